@@ -1,0 +1,76 @@
+"""The local Prometheus server, from Debian's `prometheus` package, on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+
+from infra.local.errors import StackError
+from infra.local.processes import ManagedProcess, port_open, wait_until
+from musicbox.settings import REPO_ROOT, Settings
+
+CONFIG = REPO_ROOT / "infra" / "prometheus" / "prometheus.yml"
+
+
+def prometheus_process(settings: Settings) -> ManagedProcess:
+    return ManagedProcess("prometheus", settings.run_dir)
+
+
+def base_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.prometheus_port}"
+
+
+def start(settings: Settings, timeout_s: float = 60.0) -> str:
+    proc = prometheus_process(settings)
+    if proc.pid() is not None:
+        wait_until(lambda: ready(settings), timeout_s, "Prometheus to answer")
+        return "already running"
+    if port_open("127.0.0.1", settings.prometheus_port):
+        raise StackError(
+            f"port 127.0.0.1:{settings.prometheus_port} is in use by a process musicbox did not start "
+            "(a system Prometheus service?): stop it, or set MUSICBOX_PROMETHEUS_PORT"
+        )
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise StackError("no `prometheus` binary on PATH: run `make setup` (apt-get install prometheus)")
+    storage = settings.var_dir / "prometheus"
+    storage.mkdir(parents=True, exist_ok=True)
+    pid = proc.start(
+        [
+            binary,
+            f"--config.file={CONFIG}",
+            f"--storage.tsdb.path={storage}",
+            f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
+            "--storage.tsdb.retention.time=7d",
+        ]
+    )
+    try:
+        wait_until(lambda: proc.pid() is not None and ready(settings), timeout_s, "Prometheus to answer")
+    except Exception as exc:
+        if proc.pid() is None:
+            raise StackError(f"Prometheus exited during start-up; its log says:\n{proc.log_tail()}") from exc
+        raise
+    return f"started (pid {pid})"
+
+
+def ready(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url(settings)}/-/ready", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def targets(settings: Settings) -> list[dict[str, str]]:
+    """Active scrape targets: job, health, last error."""
+    with urllib.request.urlopen(f"{base_url(settings)}/api/v1/targets", timeout=5) as resp:
+        data = json.load(resp)
+    return [
+        {"job": t["labels"].get("job", "?"), "health": t["health"], "error": t.get("lastError", "")}
+        for t in data["data"]["activeTargets"]
+    ]
+
+
+def stop(settings: Settings) -> bool:
+    return prometheus_process(settings).stop()

@@ -1,0 +1,3 @@
+from musicbox.cli import main
+
+raise SystemExit(main())

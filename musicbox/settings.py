@@ -1,0 +1,82 @@
+"""The one settings object: built once per entry point from `MUSICBOX_*` variables, passed down."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every tunable of musicbox. The README lists them all in one table."""
+
+    model_config = SettingsConfigDict(env_prefix="MUSICBOX_", frozen=True, extra="ignore")
+
+    # Where state lives.
+    var_dir: Path = Field(REPO_ROOT / "var", description="all local state: jars, services, models, logs")
+
+    # Kafka.
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker")
+    kafka_version: str = Field("4.1.1", description="Kafka broker version resolved by Maven")
+    kafka_heap: str = Field("1G", description="heap of the local broker (-Xmx)")
+    topic_prefix: str = Field("musicbox.", description="prefix of every topic name")
+    partitions: int = Field(2, description="partitions of every topic created by `musicbox up`")
+
+    # Prometheus and metrics.
+    prometheus_port: int = Field(9090, description="port of the local Prometheus server")
+    metrics_host: str = Field("127.0.0.1", description="address the metrics endpoints bind to")
+    replay_metrics_port: int = Field(9101, description="metrics port of `musicbox replay`")
+    stream_metrics_port: int = Field(9102, description="metrics port of `musicbox stream`")
+    worker_metrics_port: int = Field(9103, description="metrics port of `musicbox worker`")
+
+    # Spark.
+    spark_master: str = Field("local[2]", description="Spark master URL (a cluster's works unchanged)")
+    spark_shuffle_partitions: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        description="spark.sql.shuffle.partitions (default: the core count; 200 is far too many here)",
+    )
+    spark_driver_memory: str = Field("2g", description="spark.driver.memory in local mode")
+
+    # Features and labels (DESIGN section 5).
+    label_window_d: int = Field(14, description="days after as-of in which no event means churn")
+    bot_plays_30d: int = Field(1400, description="plays_30d above this flags a bot (causal rule)")
+    study_as_of: date = Field(date(2017, 4, 28), description="the study's snapshot day")
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.var_dir / "jars"
+
+    @property
+    def run_dir(self) -> Path:
+        """PID files and service logs."""
+        return self.var_dir / "run"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.var_dir / "kafka"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.var_dir / "models"
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        host, _, port = self.kafka_bootstrap.split(",")[0].rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting: the README's table."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        if isinstance(default, Path):
+            default = default.relative_to(REPO_ROOT) if default.is_relative_to(REPO_ROOT) else default
+        rows.append((f"MUSICBOX_{name.upper()}", str(default), field.description or ""))
+    return rows

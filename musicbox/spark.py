@@ -1,0 +1,69 @@
+"""The one place a SparkSession is built (batch jobs, the streaming job and tests alike)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from musicbox.errors import MusicboxError
+from musicbox.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# Jar name prefixes of Spark's Kafka connector closure (infra/maven/spark-kafka/pom.xml).
+CONNECTOR_JAR_PREFIXES = (
+    "spark-sql-kafka-0-10_2.13",
+    "spark-token-provider-kafka-0-10_2.13",
+    "kafka-clients",
+    "commons-pool2",
+)
+
+
+class SparkSetupError(MusicboxError):
+    """Spark cannot start as configured (missing connector jars, no Java, ...)."""
+
+
+def connector_jars(settings: Settings) -> list[str]:
+    """Paths of the Kafka connector jars resolved by `make setup`, or an error saying so."""
+    folder = settings.jars_dir / "spark-kafka"
+    found = sorted(folder.glob("*.jar")) if folder.is_dir() else []
+    # Only the connector closure proper: the rest (lz4, jsr305, ...) already ships with pyspark.
+    jars = [str(p) for p in found if p.name.startswith(CONNECTOR_JAR_PREFIXES)]
+    missing = [p for p in CONNECTOR_JAR_PREFIXES if not any(os.path.basename(j).startswith(p) for j in jars)]
+    if missing:
+        raise SparkSetupError(
+            f"Spark's Kafka connector jars are missing from {folder} ({', '.join(missing)}): run `make setup`"
+        )
+    return jars
+
+
+def build_spark(settings: Settings, app_name: str, *, with_kafka: bool = False) -> SparkSession:
+    """A SparkSession on `settings.spark_master` (local[2] by default) with our settings.
+
+    `with_kafka` puts the connector jars on `spark.jars` (offline: no Ivy resolution).
+    """
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # keep Spark on loopback
+    # Python workers (pandas UDFs) must run the interpreter that has our packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(settings.spark_master)
+        .appName(app_name)
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    if with_kafka:
+        builder = builder.config("spark.jars", ",".join(connector_jars(settings)))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
