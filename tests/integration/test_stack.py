@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -139,7 +140,11 @@ def test_prometheus_answers_its_http_api(stack: Settings) -> None:
 
 def test_status_reports_a_healthy_stack(stack: Settings) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "musicbox", "status"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "musicbox", "status"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},  # rich wraps tables at 80 columns without a terminal
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "healthy: 8/8 musicbox topics" in done.stdout
