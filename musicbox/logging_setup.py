@@ -24,3 +24,6 @@ def configure_logging(level: str | None = None) -> None:
     # The Kafka clients log every connection at INFO: keep their warnings and errors only.
     for noisy in ("kafka", "aiokafka", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # kafka-python 3 warns whenever a poll takes over 100 ms, which a busy 2-core machine makes
+    # routine; it says nothing about correctness.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)

@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     )
     spark_driver_memory: str = Field("2g", description="spark.driver.memory in local mode")
 
+    # The streaming feature job.
+    stream_trigger_s: float = Field(2.0, description="micro-batch trigger interval of `musicbox stream`")
+    stream_max_offsets: int = Field(
+        1_000_000, description="most Kafka records one micro-batch reads (bounds its memory and latency)"
+    )
+    stream_allowed_lateness_s: int = Field(
+        3600,
+        description="without ticks, a day closes once every partition's event time is this far past its end",
+    )
+    stream_compact_every: int = Field(20, description="micro-batches between compactions of the bucket store")
+
     # Features and labels (DESIGN section 5).
     label_window_d: int = Field(14, description="days after as-of in which no event means churn")
     bot_plays_30d: int = Field(1400, description="plays_30d above this flags a bot (causal rule)")
@@ -60,6 +71,16 @@ class Settings(BaseSettings):
     @property
     def kafka_dir(self) -> Path:
         return self.var_dir / "kafka"
+
+    @property
+    def stream_dir(self) -> Path:
+        """Checkpoint, bucket store and progress of the streaming job."""
+        return self.var_dir / "stream"
+
+    @property
+    def feature_log_dir(self) -> Path:
+        """The Parquet feature log, partitioned by as_of (point-in-time training sets)."""
+        return self.var_dir / "feature-log"
 
     @property
     def models_dir(self) -> Path:

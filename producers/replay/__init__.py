@@ -1,0 +1,1 @@
+"""`musicbox replay`: raw logs into Kafka in event-time order, with day ticks, resumable."""
