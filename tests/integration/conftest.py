@@ -49,3 +49,99 @@ def scratch_topic(stack: Settings) -> Iterator[str]:
     finally:
         admin.delete_topics([name])
         admin.close()
+
+
+@pytest.fixture
+def isolated(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings of a test of its own: a fresh topic prefix (topics created, deleted after) and var dir.
+
+    Metrics ports are moved off the defaults so a running demo does not collide with tests.
+    """
+    from infra.local.kafka_broker import ensure_topics
+    from musicbox.topics import Topics
+
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    var_dir = tmp_path_factory.mktemp("var")
+    (var_dir / "jars").symlink_to(stack.jars_dir)
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": prefix,
+            "var_dir": var_dir,
+            "replay_metrics_port": 19101,
+            "stream_metrics_port": 19102,
+            "worker_metrics_port": 19103,
+        }
+    )
+    ensure_topics(settings)
+    yield settings
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    try:
+        admin.delete_topics(list(Topics(prefix).all()))
+    finally:
+        admin.close()
+
+
+def env_of(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes a `musicbox` subprocess use `settings`."""
+    import os
+
+    env = {**os.environ, "COLUMNS": "200", "MUSICBOX_LOG_LEVEL": "WARNING"}
+    for name in (
+        "topic_prefix",
+        "var_dir",
+        "kafka_bootstrap",
+        "replay_metrics_port",
+        "stream_metrics_port",
+        "worker_metrics_port",
+    ):
+        env[f"MUSICBOX_{name.upper()}"] = str(getattr(settings, name))
+    env.update(extra)
+    return env
+
+
+def musicbox(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, timeout_s: float = 900
+) -> str:
+    """Run `musicbox ARGS` with `settings`; fail the test with its output unless it exits 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "musicbox", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env_of(settings, **(env or {})),
+    )
+    if done.returncode != 0:
+        output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        pytest.fail(f"musicbox {' '.join(args)} exited {done.returncode}:\n{output}")
+    return done.stdout
+
+
+def consume_all(
+    settings: Settings, topics: list[str], idle_ms: int = 5_000
+) -> list[tuple[str, int, int, bytes | None, bytes]]:
+    """Every record of `topics` from the beginning: (topic, partition, offset, key, value)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=idle_ms,
+    )
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        got = []
+        for msg in consumer:
+            got.append((msg.topic, msg.partition, msg.offset, msg.key, msg.value))
+            if all(consumer.position(tp) >= end[tp] for tp in parts):
+                break
+        return got
+    finally:
+        consumer.close()

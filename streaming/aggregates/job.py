@@ -1,0 +1,183 @@
+"""The streaming feature job: Kafka event topics -> daily buckets -> feature rows at each day close.
+
+One micro-batch (`foreachBatch`, a static DataFrame) does, in order:
+1. classify every message: event, tick, or dead letter with a reason (`messages.classify`);
+2. route dead letters, and events of days already closed (reason `late`: still counted in the
+   buckets so later days stay right, but that day's row was emitted without them);
+3. bucket the batch's events with the shared `daily_buckets` and store them as a delta;
+4. fold the batch's per-partition ticks and event times into the day-close state, and for
+   every day that can close, compute its rows with the shared `rolling_features` over the
+   stored buckets, write them to the feature log, then publish them from the log;
+5. now and then compact the buckets (dropping days older than the 30-day window);
+6. save the progress under the batch id (see `store` for why that makes a re-run exact).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from musicbox.features import COMPUTED_AT_MS, LOOKBACK_D
+from musicbox.settings import Settings
+from musicbox.topics import Topics
+from streaming.aggregates.buckets import daily_buckets
+from streaming.aggregates.day_close import day_end_ms, days_to_close
+from streaming.aggregates.errors import StreamError
+from streaming.aggregates.messages import REASON, classify, events_of, partition_marks, rejects_of
+from streaming.aggregates.outputs import FeatureLog, publish_dead_letters, publish_features
+from streaming.aggregates.rolling import rolling_features
+from streaming.aggregates.store import Progress, StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one micro-batch did, for metrics and the summary."""
+
+    batch_id: int
+    messages: int
+    events: int
+    dead_letters_by_reason: dict[str, int]
+    late_events: int
+    closed_days: list[str]
+    feature_rows: int
+    duration_s: float
+    progress: Progress
+
+
+class FeatureBatchProcessor:
+    """The `foreachBatch` function of the job; state lives in `StateStore` and the feature log."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        partitions: Sequence[str],
+        store: StateStore,
+        feature_log: FeatureLog,
+        on_report: Callable[[BatchReport], None] = lambda report: None,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.partitions = list(partitions)
+        self.store = store
+        self.feature_log = feature_log
+        self.on_report = on_report
+        self.clock_ms = clock_ms
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        spark = batch.sparkSession
+        previous = self.store.progress_before(batch_id)
+        classified = classify(batch, self.settings.topic_prefix).persist()
+        try:
+            report = self._process(spark, classified, batch_id, previous, started)
+        finally:
+            classified.unpersist()
+        self.on_report(report)
+
+    def _process(
+        self, spark: SparkSession, classified: DataFrame, batch_id: int, previous: Progress, started: float
+    ) -> BatchReport:
+        bootstrap, dead_topic = self.settings.kafka_bootstrap, self.topics.dead_letters
+        closed = previous.close.closed_through
+
+        events = events_of(classified)
+        if closed is not None:
+            late_after_ms = day_end_ms(closed)
+            late = events.filter(F.col("event_time_ms") < late_after_ms).withColumn(REASON, F.lit("late"))
+        else:
+            late = events.limit(0)
+        rejects = rejects_of(classified).unionByName(late)
+        counts = {r[REASON]: r["n"] for r in rejects.groupBy(REASON).agg(F.count("*").alias("n")).collect()}
+        if counts:
+            publish_dead_letters(rejects, bootstrap, dead_topic)
+        late_events = counts.pop("late", 0)
+
+        marks = [
+            (f"{r['topic']}/{r['partition']}", r["tick_ms"], r["max_time_ms"], r["min_event_ms"])
+            for r in partition_marks(classified).collect()
+        ]
+        n_messages = classified.count()
+        n_events = events.count()
+        if n_events:
+            self.store.write_delta(daily_buckets(events), batch_id)
+
+        close = previous.close.observe(marks)
+        due = days_to_close(close, self.partitions, self.settings.stream_allowed_lateness_s * 1000)
+        feature_rows = 0
+        progress = replace(previous, batch_id=batch_id, close=close)
+        if due:
+            buckets = self.store.read(spark, progress, batch_id)
+            rows = rolling_features(buckets, due, self.settings.bot_plays_30d).withColumn(
+                COMPUTED_AT_MS, F.lit(self.clock_ms()).cast("long")
+            )
+            self.feature_log.write_new(rows, due)
+            published = self.feature_log.read(spark, due)
+            feature_rows = published.count()
+            publish_features(published, bootstrap, self.topics.features)
+            close = replace(close, closed_through=due[-1])
+            progress = replace(progress, close=close)
+
+        if due and batch_id - previous.compacted_through >= self.settings.stream_compact_every:
+            keep_from = due[-1] - timedelta(days=LOOKBACK_D - 2)  # the next close needs D-28..D+1
+            compacted = self.store.compact(spark, progress, batch_id, keep_from)
+            progress = replace(progress, compacted_through=compacted)
+
+        progress = replace(
+            progress,
+            late_events=previous.late_events + late_events,
+            dead_letters=previous.dead_letters + sum(counts.values()),
+            feature_rows=previous.feature_rows + feature_rows,
+        )
+        self.store.save_progress(progress)
+        self.store.collect_garbage(progress, previous)
+        return BatchReport(
+            batch_id=batch_id,
+            messages=n_messages,
+            events=n_events,
+            dead_letters_by_reason=counts,
+            late_events=late_events,
+            closed_days=[d.isoformat() for d in due],
+            feature_rows=feature_rows,
+            duration_s=time.monotonic() - started,
+            progress=progress,
+        )
+
+
+def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
+    """The three event topics through Spark's Kafka connector, from the earliest offsets."""
+    topics = Topics(settings.topic_prefix)
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", ",".join(topics.events))
+        .option("startingOffsets", "earliest")
+        .option("failOnDataLoss", "true")
+        .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets))
+        .load()
+    )
+
+
+def event_partitions(settings: Settings) -> list[str]:
+    """ "topic/partition" of every partition of the event topics (each must tick for a day to close)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        found = []
+        for topic in Topics(settings.topic_prefix).events:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise StreamError(f"topic {topic} does not exist: `musicbox up` creates the musicbox topics")
+            found += [f"{topic}/{p}" for p in sorted(partitions)]
+        return found
+    finally:
+        consumer.close()

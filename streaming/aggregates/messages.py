@@ -1,0 +1,85 @@
+"""Kafka messages of the event topics -> parsed events, ticks and dead letters (Spark).
+
+`from_json` yields nulls, not errors, for bad input (PITFALLS): every row is classified here,
+and a row that is neither a well-formed event nor a tick carries the reason it is not.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from musicbox.events import DAY_MS, EVENT_TYPES, TICK
+from streaming.aggregates.schema import event_value_schema
+
+REASON = "reason"  # null for a good event or tick; why not, otherwise
+RAW = "raw"
+SOURCE = "source"  # topic/partition/offset of the message
+TOPIC_OF_TYPE_SQL = {"play": "plays", "download": "downloads", "search": "searches"}
+
+# Fields an event cannot do without; the rest may be null (a dirty log leaves them unknown).
+_REQUIRED = ("uid", "event_time_ms", "date", "event_id")
+
+
+def classify(kafka_rows: DataFrame, topic_prefix: str) -> DataFrame:
+    """Kafka source rows -> one row per message with the value's fields, `raw`, `source`, `reason`.
+
+    Reasons: `json` (not a JSON object of the schema), `type` (unknown type, or an event on
+    another type's topic), `missing_field` (uid, event_time_ms, date or event_id null or of the
+    wrong type), `bad_uid` (uid out of range), `date_mismatch` (event_time_ms not on `date`).
+    """
+    raw = F.col("value").cast("string")
+    parsed = kafka_rows.select(
+        F.col("topic"),
+        F.col("partition"),
+        F.col("offset"),
+        raw.alias(RAW),
+        F.concat_ws(
+            "/", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string")
+        ).alias(SOURCE),
+        F.from_json(raw, event_value_schema(), {"mode": "PERMISSIVE"}).alias("v"),
+    ).select("topic", "partition", "offset", RAW, SOURCE, "v.*")
+    return parsed.withColumn(REASON, _reason(topic_prefix))
+
+
+def _reason(topic_prefix: str) -> Column:
+    kind = F.col("type")
+    topic_matches = F.lit(False)
+    for event_type in EVENT_TYPES:
+        expected = f"{topic_prefix}{TOPIC_OF_TYPE_SQL[event_type]}"
+        topic_matches = topic_matches | ((kind == event_type) & (F.col("topic") == expected))
+    missing = F.lit(False)
+    for name in _REQUIRED:
+        missing = missing | F.col(name).isNull()
+    day_of_time = F.expr(f"date_from_unix_date(CAST(event_time_ms DIV {DAY_MS} AS INT))")
+    is_tick = kind == TICK
+    return (
+        F.when(kind.isNull(), F.lit("json"))
+        .when(is_tick & (F.col("date").isNull() | F.col("event_time_ms").isNull()), F.lit("missing_field"))
+        .when(is_tick, F.lit(None))
+        .when(~topic_matches, F.lit("type"))
+        .when(missing, F.lit("missing_field"))
+        .when(F.col("uid") < 1, F.lit("bad_uid"))
+        .when(F.to_date(F.col("date")) != day_of_time, F.lit("date_mismatch"))
+        .otherwise(F.lit(None))
+    )
+
+
+def events_of(classified: DataFrame) -> DataFrame:
+    """The good events (no ticks)."""
+    return classified.filter(F.col(REASON).isNull() & (F.col("type") != TICK))
+
+
+def rejects_of(classified: DataFrame) -> DataFrame:
+    return classified.filter(F.col(REASON).isNotNull())
+
+
+def partition_marks(classified: DataFrame) -> DataFrame:
+    """Per (topic, partition): the latest tick day seen (as epoch ms of its start), the latest
+    event time, and the earliest event day: what the day-close rule needs. Small: collect it."""
+    good = classified.filter(F.col(REASON).isNull())
+    return good.groupBy("topic", "partition").agg(
+        F.max(F.when(F.col("type") == TICK, F.col("event_time_ms"))).alias("tick_ms"),
+        F.max(F.col("event_time_ms")).alias("max_time_ms"),
+        F.min(F.when(F.col("type") != TICK, F.col("event_time_ms"))).alias("min_event_ms"),
+    )
