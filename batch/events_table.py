@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
@@ -192,12 +192,13 @@ def events_table(
 
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{fingerprint}-", dir=cache))
+    work.chmod(0o755)  # mkdtemp's 0700 would otherwise stay on the published table
     try:
         stats = ReadStats()
         summary = write_events(reader(logs_dir, stats=stats), work, progress=progress)
         if summary.rows == 0:
             raise EventsTableError(f"the log files under {logs_dir} hold no valid event")
-        manifest = {"version": TABLE_VERSION, "logs_dir": str(logs_dir), "summary": summary.__dict__}
+        manifest = {"version": TABLE_VERSION, "logs_dir": str(logs_dir.resolve()), "summary": asdict(summary)}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if final.exists() and not (final / MANIFEST).is_file():
             shutil.rmtree(final)  # the remains of an older layout or a hand edit: not trusted
@@ -208,4 +209,19 @@ def events_table(
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    _drop_stale_tables(cache, logs_dir, keep=fingerprint)
     return EventsTable(final, fingerprint, summary, from_cache=False, stats=stats)
+
+
+def _drop_stale_tables(cache: Path, logs_dir: Path, keep: str) -> None:
+    """Delete the tables of earlier states of the same logs folder: they can never be reused."""
+    for manifest_path in cache.glob(f"*/{MANIFEST}"):
+        folder = manifest_path.parent
+        if folder.name == keep:
+            continue
+        try:
+            same_logs = json.loads(manifest_path.read_text()).get("logs_dir") == str(logs_dir.resolve())
+        except (OSError, ValueError):
+            continue
+        if same_logs:
+            shutil.rmtree(folder, ignore_errors=True)

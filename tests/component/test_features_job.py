@@ -112,6 +112,7 @@ def test_events_table_is_reused_until_the_logs_change(tmp_path: Path) -> None:
     changed = events_table(settings, logs, reader=reader)
     assert (changed.from_cache, reader.calls, changed.summary.rows) == (False, 2, 4)
     assert changed.path != first.path
+    assert not first.path.exists()  # the stale table of the same folder is gone
 
 
 def test_events_table_refuses_a_folder_without_logs(tmp_path: Path) -> None:
