@@ -83,6 +83,8 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class DayDone:
+    """Progress after a day: what the progress bar shows."""
+
     index: int
     day: date
     lines: int  # lines written so far
@@ -91,6 +93,8 @@ class DayDone:
 
 @dataclass(frozen=True)
 class World:
+    """What stays fixed over a run: the users, the songs, who likes what, the line templates."""
+
     users: Users
     catalog: Catalog
     tastes: taste.Tastes

@@ -39,7 +39,7 @@ class LatentParams:
     drift_mean_per_d: float = -0.1105
     drift_sd_per_d: float = 0.0567
     engagement_noise_sd: float = 0.3027
-    log_plays_mean: float = 2.4268  # plays on an active day: log-normal across users
+    log_plays_mean: float = 2.33  # plays on an active day: log-normal across users
     log_plays_sd: float = 1.1257
     plays_per_engagement: float = 0.712
     plays_cap_per_d: float = 113.1895  # soft ceiling of a human's plays on one day
