@@ -46,30 +46,24 @@ def generate_if_missing(logs: Path) -> None:
     print(f"generate study-sample: {time.monotonic() - started:.1f} s")
 
 
-def bench_parse(logs: Path, limit: int | None) -> tuple[int, float]:
+def bench_parse(logs: Path, to_day: str | None) -> tuple[int, float]:
     started = time.monotonic()
-    n = 0
-    for _ in iter_logs(logs):
-        n += 1
-        if limit and n >= limit:
-            break
+    n = sum(1 for _ in iter_logs(logs, to_day=to_day))
     return n, time.monotonic() - started
 
 
-def bench_parse_encode(logs: Path, limit: int | None) -> tuple[int, float]:
+def bench_parse_encode(logs: Path, to_day: str | None) -> tuple[int, float]:
     started = time.monotonic()
     n = 0
-    for item in iter_logs(logs):
+    for item in iter_logs(logs, to_day=to_day):
         item.to_json()
         if isinstance(item, Event):
             str(item.uid).encode()
         n += 1
-        if limit and n >= limit:
-            break
     return n, time.monotonic() - started
 
 
-def bench_replay(settings: Settings, logs: Path) -> tuple[int, float]:
+def bench_replay(settings: Settings, logs: Path, to_day: str | None) -> tuple[int, float]:
     """The real thing: `Replay` with the Kafka sink at max speed into fresh topics."""
     from infra.local.kafka_broker import ensure_topics
     from producers.replay.core import Replay
@@ -78,7 +72,7 @@ def bench_replay(settings: Settings, logs: Path) -> tuple[int, float]:
 
     ensure_topics(settings)
     stats = ReadStats()
-    days = group_by_day(select_logs(logs, stats=stats))
+    days = group_by_day(select_logs(logs, to_day=to_day, stats=stats))
     sink = KafkaSink(settings.kafka_bootstrap)
     started = time.monotonic()
     counts = Replay(sink, Topics(settings.topic_prefix), Pacer(None)).run(days, stats)
@@ -86,7 +80,7 @@ def bench_replay(settings: Settings, logs: Path) -> tuple[int, float]:
     return counts.events + counts.dead_letters, time.monotonic() - started
 
 
-def bench_confluent(settings: Settings, logs: Path) -> tuple[int, float]:
+def bench_confluent(settings: Settings, logs: Path, to_day: str | None) -> tuple[int, float]:
     """The same messages through confluent-kafka (librdkafka), the reference client."""
     from confluent_kafka import Producer
 
@@ -105,7 +99,7 @@ def bench_confluent(settings: Settings, logs: Path) -> tuple[int, float]:
     )
     started = time.monotonic()
     n = 0
-    for item in iter_logs(logs):
+    for item in iter_logs(logs, to_day=to_day):
         if isinstance(item, Event):
             topic, key = topics.for_event_type(item.type), str(item.uid).encode()
         else:
@@ -128,7 +122,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS)
-    parser.add_argument("--limit", type=int, help="lines for the parse benchmarks (default: all)")
+    parser.add_argument("--to", dest="to_day", help="last day to use, YYYY-MM-DD (default: all days)")
     parser.add_argument("--skip-kafka", action="store_true", help="parse benchmarks only")
     args = parser.parse_args()
     configure_logging("WARNING")
@@ -136,16 +130,18 @@ def main() -> int:
         generate_if_missing(args.logs)
 
     rows = []
-    n, s = bench_parse(args.logs, args.limit)
+    n, s = bench_parse(args.logs, args.to_day)
     rows.append(("parse (reader, all files merged)", n, s))
-    n, s = bench_parse_encode(args.logs, args.limit)
+    n, s = bench_parse_encode(args.logs, args.to_day)
     rows.append(("parse + JSON encode", n, s))
     if not args.skip_kafka:
         base = Settings()
         prefix = f"bench{uuid.uuid4().hex[:6]}."
-        n, s = bench_replay(base.model_copy(update={"topic_prefix": prefix + "k."}), args.logs)
+        n, s = bench_replay(base.model_copy(update={"topic_prefix": prefix + "k."}), args.logs, args.to_day)
         rows.append(("full replay, kafka-python (acks=all, idempotent)", n, s))
-        n, s = bench_confluent(base.model_copy(update={"topic_prefix": prefix + "c."}), args.logs)
+        n, s = bench_confluent(
+            base.model_copy(update={"topic_prefix": prefix + "c."}), args.logs, args.to_day
+        )
         rows.append(("parse + encode + confluent-kafka (reference)", n, s))
         print(f"(bench topics left under prefix {prefix}: delete them or `make clean-state`)")
     print(f"{'what':<52} {'lines':>12} {'seconds':>9} {'lines/s':>10}")

@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     bot_plays_30d: int = Field(1400, description="plays_30d above this flags a bot (causal rule)")
     study_as_of: date = Field(date(2017, 4, 28), description="the study's snapshot day")
 
+    # The scoring worker.
+    worker_batch_rows: int = Field(
+        5000, description="most feature rows or events the worker handles as one batch"
+    )
+    worker_batch_wait_s: float = Field(
+        0.5, description="longest wait to fill a worker batch before handling what has come"
+    )
+    worker_reload_interval_s: float = Field(
+        2.0, description="how often the worker looks at the registry's CURRENT files for a new model"
+    )
+    worker_top_n: int = Field(10, description="songs in each recommendation")
+    worker_ratings_window_d: int = Field(
+        30, description="days of plays and downloads behind a user's recommendation ratings"
+    )
+
     @property
     def jars_dir(self) -> Path:
         return self.var_dir / "jars"

@@ -1,0 +1,371 @@
+"""Scoring benchmark: churn rows scored per second and day-close -> score latency at ~65 K users.
+
+    .venv/bin/python bench/score.py [--users 65000] [--family hist_gradient_boosting] [--events 100000]
+                                    [--active-users 20000] [--skip-floor]
+
+1. service: the pure scoring service in this process (decode + validate + predict + encode):
+   the ceiling of the worker's own code.
+2. worker: `musicbox worker` on a fresh topic prefix, warmed up; then one closed day of feature
+   rows for every user is produced at once, stamped computed_at_ms = the close. Reported: rows/s
+   from the close to the last score and between the first and last score, and the latency
+   (scored_at_ms - computed_at_ms) at p50 / p99 / max. Goal: >= 50 K rows/s, p99 <= 5 s.
+3. events: one day of plays for --active-users users, then the day's ticks: events/s through
+   the recommendation side, and how fast the day close refreshes the active users.
+4. floors: a plain aiokafka batch consumer, and a Faust agent that only takes batches, read the
+   same topic without doing any work: what each kind of reader allows on this machine.
+The bench's topics are deleted afterwards. Figures go to BENCHMARKS.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from infra.local.kafka_broker import ensure_topics
+from models.als import train_als
+from models.churn import fit_churn
+from models.metadata import TrainingInfo, fingerprint
+from models.popularity import PopularityModel
+from models.registry import load_churn, promote, save_als, save_churn
+from musicbox.events import Event, Tick, encode_json
+from musicbox.features import AS_OF, COMPUTED_AT_MS, DEVICE, IS_BOT, LABEL, NUMERIC_FEATURES, UID
+from musicbox.settings import Settings
+from musicbox.topics import Topics
+from streaming.scoring.app import app_id
+from streaming.scoring.messages import feature_frame
+from streaming.scoring.reload import Served
+from streaming.scoring.service import ScoringService
+
+BOT_SHARE = 0.01
+
+
+def feature_values(users: int, day: str, computed_at_ms: int, seed: int = 0) -> list[bytes]:
+    """One day's feature rows: counts with the logs' heavy tail, 1 % bots."""
+    rng = np.random.default_rng(seed)
+    rate = rng.lognormal(1.0, 1.0, users)
+    out = []
+    for i in range(users):
+        row: dict = {UID: 168_000_000 + i, AS_OF: day}
+        for name in NUMERIC_FEATURES:
+            row[name] = (
+                int(rng.poisson(rate[i] * 3))
+                if not name.startswith("days_since")
+                else int(rng.integers(1, 32))
+            )
+        row[DEVICE] = "ar" if rng.random() < 0.84 else "ip"
+        row[IS_BOT] = bool(rng.random() < BOT_SHARE)
+        row[COMPUTED_AT_MS] = computed_at_ms
+        out.append(encode_json(row))
+    return out
+
+
+def train(root: Path, family: str) -> str:
+    """A model of `family` on rows like the bench's, labelled by recency and activity plus noise."""
+    table, _ = feature_frame(feature_values(4000, "2017-04-01", 0, seed=1))
+    rng = np.random.default_rng(1)
+    logit = (
+        0.2 * (table["days_since_play"] - 8)
+        - 0.5 * np.log1p(table["plays_7d"])
+        + rng.normal(0, 1, len(table))
+    )
+    table[LABEL] = (logit > 0).astype(int)
+    model = fit_churn(table, family).model
+    meta = save_churn(root, model, TrainingInfo(("2017-03-30", "2017-04-28"), fingerprint(table)))
+    promote(root, "churn", meta.version)
+    return meta.version
+
+
+def bench_service(root: Path, values: list[bytes]) -> float:
+    served = Served(load_churn(root), "bench")
+    service = ScoringService(lambda: served)
+    started = time.perf_counter()
+    for start in range(0, len(values), 5000):
+        frame, _ = feature_frame(values[start : start + 5000])
+        service.score(frame).messages()
+    return len(values) / (time.perf_counter() - started)
+
+
+def produce(settings: Settings, topic: str, values: list[bytes]) -> float:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024
+    )
+    started = time.perf_counter()
+    for raw in values:
+        producer.send(topic, key=str(json.loads(raw)[UID]).encode(), value=raw)
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - started
+
+
+def read_scores(settings: Settings, topic: str, want: int, timeout_s: float) -> list[dict]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(got) < want and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
+                got += [json.loads(r.value) for r in records]
+    finally:
+        consumer.close()
+    return got
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, "MUSICBOX_LOG_LEVEL": "WARNING"}
+    env.update(
+        {
+            "MUSICBOX_TOPIC_PREFIX": settings.topic_prefix,
+            "MUSICBOX_VAR_DIR": str(settings.var_dir),
+            "MUSICBOX_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "MUSICBOX_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
+        }
+    )
+    return env
+
+
+def bench_worker(settings: Settings, values: list[bytes], close_ms: int, scorable: int) -> None:
+    topics = Topics(settings.topic_prefix)
+    warm = feature_values(100, "2017-04-27", close_ms - 86_400_000, seed=9)
+    warm_scored = sum(1 for raw in warm if not json.loads(raw)[IS_BOT])
+    produce(settings, topics.features, warm)
+    log = settings.var_dir / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "musicbox", "worker"],
+            env=worker_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        if len(read_scores(settings, topics.churn_scores, warm_scored, 180)) < warm_scored:
+            raise SystemExit(f"the worker did not warm up; its log:\n{log.read_text()[-3000:]}")
+        close_s = time.time()
+        stamped = [raw.replace(str(close_ms).encode(), str(int(close_s * 1000)).encode()) for raw in values]
+        produce_s = produce(settings, topics.features, stamped)
+        scores = [
+            s
+            for s in read_scores(settings, topics.churn_scores, warm_scored + scorable, 900)
+            if s[AS_OF] == "2017-04-28"
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    for line in log.read_text().splitlines():
+        if line.startswith(("feature rows:", "scores by model version:")):
+            print(f"worker summary: {line}")
+    if len(scores) < scorable:
+        print(
+            f"worker: only {len(scores)} of {scorable} scores arrived; log tail:\n{log.read_text()[-3000:]}"
+        )
+        return
+    scored_at = np.array([s["scored_at_ms"] for s in scores], dtype=np.float64) / 1000
+    latency = scored_at - close_s
+    end_to_end = len(values) / (scored_at.max() - close_s)
+    between = len(values) / max(scored_at.max() - scored_at.min(), 1e-3)
+    rate = len(values) / produce_s
+    print(f"produce: {len(values):,} rows in {produce_s:.1f} s ({rate:,.0f} rows/s, kafka-python)")
+    print(f"worker: {end_to_end:,.0f} rows/s close -> last score; {between:,.0f} rows/s first -> last score")
+    p50, p99 = np.percentile(latency, [50, 99])
+    print(
+        f"latency close -> score: p50 {p50:.2f} s, p99 {p99:.2f} s, max {latency.max():.2f} s "
+        "(goal: >= 50,000 rows/s, p99 <= 5 s)"
+    )
+
+
+def train_als_model(root: Path, users: int, songs: int, seed: int = 0) -> str:
+    """ALS (the default parameters) on random listening with taste clusters, plus its fallback."""
+    rng = np.random.default_rng(seed)
+    uid = rng.integers(1, users + 1, 30 * users)
+    cluster = uid % 20
+    song = 1_001 + (cluster * (songs // 20) + rng.integers(0, songs // 20, len(uid))) % songs
+    ratings = (
+        pd.DataFrame({"uid": uid, "song_id": song, "rating": rng.uniform(0.2, 1.0, len(uid))})
+        .groupby(["uid", "song_id"], as_index=False)["rating"]
+        .sum()
+    )
+    als, _ = train_als(ratings)
+    info = TrainingInfo(("2017-03-30", "2017-04-28"), fingerprint(ratings))
+    meta = save_als(root, als, PopularityModel.fit(ratings), info)
+    promote(root, "als", meta.version)
+    return meta.version
+
+
+def bench_events(settings: Settings, events: int, users: int, songs: int) -> None:
+    """Plays of one day for `users` users, then the day's ticks: events/s and the day close."""
+    topics = Topics(settings.topic_prefix)
+    version = train_als_model(settings.models_dir, users, songs)
+    rng = np.random.default_rng(5)
+    day = "2017-04-29"
+    plays = [
+        Event(
+            "play", f"bench:{i}", int(u), day, 0, "ar", song_id=int(s), play_time_s=int(t), song_length_s=240
+        )
+        for i, (u, s, t) in enumerate(
+            zip(
+                rng.integers(1, users + 1, events),
+                rng.integers(1_001, 1_001 + songs, events),
+                rng.integers(0, 300, events),
+                strict=True,
+            )
+        )
+    ]
+    log = settings.var_dir / "worker-events.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "musicbox", "worker"],
+            env=worker_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        time.sleep(20)  # start-up and the group join (no output to wait for on this side)
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024
+        )
+        started_s = time.time()
+        for e in plays:
+            producer.send(topics.plays, key=str(e.uid).encode(), value=e.to_json())
+        for topic in (topics.plays, topics.downloads):
+            for partition in range(settings.partitions):
+                producer.send(topic, value=Tick("2017-04-30").to_json(), partition=partition)
+        producer.flush()
+        produced_s = time.time() - started_s
+        active = len({e.uid for e in plays if e.play_time_s})  # only skips: no rating, no refresh
+        recs = [r for r in read_scores(settings, topics.recommendations, active, 1800) if r["as_of"] == day]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    if len(recs) < active:
+        print(f"events: only {len(recs)} of {active} recommendations; log tail:\n{log.read_text()[-3000:]}")
+        return
+    generated = np.array([r["generated_at_ms"] for r in recs], dtype=np.float64) / 1000
+    als_share = sum(r["source"] == "als" for r in recs) / len(recs)
+    print(f"events: ALS {version} on {users:,} users x {songs:,} songs; {events:,} plays of {active:,} users")
+    last_s = generated.max() - started_s
+    print(
+        f"events: produced in {produced_s:.1f} s; last recommendation {last_s:.1f} s after the first play "
+        f"({events / last_s:,.0f} events/s end to end)"
+    )
+    print(
+        f"day close: {len(recs):,} recommendations in {generated.max() - generated.min():.1f} s "
+        f"({len(recs) / max(generated.max() - generated.min(), 1e-3):,.0f} users/s), {als_share:.0%} from ALS"
+    )
+
+
+def bench_faust_floor(settings: Settings, topic: str, want: int) -> None:
+    """A Faust agent that only takes batches: the consumer's own ceiling here."""
+    import faust
+
+    name = f"{app_id(settings.topic_prefix)}-floor"
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = faust.App(
+        name, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", web_enabled=False,
+        topic_allow_declare=False, topic_disable_leader=True, consumer_auto_offset_reset="earliest",
+        datadir=str(settings.var_dir / "floor"),
+    )  # fmt: skip
+    seen = {"n": 0, "first": 0.0, "last": 0.0}
+    stopping: list[asyncio.Task] = []
+    worker = faust.Worker(app, loop=loop, quiet=True, redirect_stdouts=False, override_logging=False)
+
+    @app.agent(app.topic(topic, key_serializer="raw", value_serializer="raw"), concurrency=1)
+    async def drain(stream: Any) -> None:
+        async for batch in stream.take_events(5000, within=0.5):
+            seen["first"] = seen["first"] or time.perf_counter()
+            seen["n"] += len(batch)
+            seen["last"] = time.perf_counter()
+            if seen["n"] >= want:
+                stopping.append(loop.create_task(worker.stop()))
+
+    with contextlib.suppress(SystemExit):  # the worker exits 0 when stopped
+        worker.execute_from_commandline()
+    rate = seen["n"] / max(seen["last"] - seen["first"], 1e-3)
+    print(f"faust floor: {seen['n']:,} messages taken by a no-op agent at {rate:,.0f} messages/s")
+
+
+def bench_aiokafka_floor(settings: Settings, topic: str, want: int) -> None:
+    """A plain aiokafka consumer reading batches (getmany): what a non-Faust reader would allow."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def drain() -> float:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        n, first = 0, 0.0
+        try:
+            while n < want:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                first = first or time.perf_counter()
+                n += sum(len(records) for records in batches.values())
+        finally:
+            await consumer.stop()
+        return n / max(time.perf_counter() - first, 1e-3)
+
+    print(f"aiokafka floor: a plain batch consumer reads {asyncio.run(drain()):,.0f} messages/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=65_000)
+    parser.add_argument("--family", default="hist_gradient_boosting")
+    parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="plays for the recommendation side (0: skip)"
+    )
+    parser.add_argument(
+        "--active-users", type=int, default=20_000, help="users with plays on the benched day"
+    )
+    args = parser.parse_args()
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    settings = Settings(
+        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", var_dir=var_dir, worker_metrics_port=19303
+    )
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; users {args.users:,}")
+    ensure_topics(settings)
+    try:
+        version = train(settings.models_dir, args.family)
+        close_ms = int(time.time() * 1000)
+        values = feature_values(args.users, "2017-04-28", close_ms)
+        scorable = sum(1 for raw in values if not json.loads(raw)[IS_BOT])
+        print(f"model: {args.family} {version}")
+        print(f"service (in process): {bench_service(settings.models_dir, values):,.0f} rows/s")
+        bench_worker(settings, values, close_ms, scorable)
+        if args.events:
+            bench_events(settings, args.events, args.active_users, songs=2_000)
+        if not args.skip_floor:
+            bench_aiokafka_floor(settings, Topics(settings.topic_prefix).features, args.users + 100)
+            bench_faust_floor(settings, Topics(settings.topic_prefix).features, args.users + 100)
+    finally:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        stem = settings.topic_prefix.rstrip(".")
+        admin.delete_topics([t for t in admin.list_topics() if t.startswith(stem)])
+        admin.close()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

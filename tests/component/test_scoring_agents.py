@@ -1,0 +1,110 @@
+"""The worker's Faust agents in Faust's test context: memory tables, a list sink, no broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from models.registry import current_version, load_als, load_churn
+from musicbox.settings import Settings
+from musicbox.topics import Topics
+from streaming.scoring.app import Dependencies, Layout, WorkerApp, build_app
+from streaming.scoring.reload import ModelReloader
+from streaming.scoring.sink import ListSink
+from tests.unit.test_scoring_fixtures import (
+    download,
+    encoded,
+    feature_row,
+    play,
+    save_als_model,
+    save_churn_model,
+    tick,
+)
+
+PREFIX = "comp."
+T = Topics(PREFIX)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    save_churn_model(root)
+    save_als_model(root)
+    return root
+
+
+@pytest.fixture
+def worker(registry: Path, tmp_path: Path) -> Iterator[tuple[WorkerApp, ListSink]]:
+    settings = Settings(topic_prefix=PREFIX, var_dir=tmp_path, worker_batch_wait_s=0.05, worker_top_n=3)
+    churn = ModelReloader("churn", partial(current_version, registry, "churn"), partial(load_churn, registry))
+    als = ModelReloader("als", partial(current_version, registry, "als"), partial(load_als, registry))
+    churn.poll()
+    als.poll()
+    sink = ListSink()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # The broker is never contacted: test contexts feed the agents directly.
+    yield (
+        build_app(settings, Dependencies(churn, als, sink), Layout(2, 2), broker="kafka://127.0.0.1:1"),
+        sink,
+    )
+    loop.close()
+
+
+def run(coro) -> None:
+    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(coro, timeout=60))
+
+
+def test_feature_agent_scores_and_keeps_pending_scores_in_its_table(worker) -> None:
+    w, sink = worker
+    agent = w.app.agents["score-features"]
+
+    async def feed() -> None:
+        async with agent.test_context() as ctx:
+            for uid in (1, 2, 3):
+                await ctx.put(
+                    encoded(feature_row(uid, "2017-04-05")), key=str(uid).encode(), partition=uid % 2
+                )
+            await ctx.put(encoded(feature_row(4, "2017-04-05", bot=True)), key=b"4", partition=0)
+            await ctx.put(b"garbage", key=b"5", partition=1)
+            await asyncio.sleep(0.3)  # the last take() batch closes after worker_batch_wait_s
+
+    run(feed())
+    scores = [json.loads(v) for _, v in sink.records[T.churn_scores]]
+    assert sorted(s["uid"] for s in scores) == [1, 2, 3]  # the bot is counted, not scored
+    assert all(s["model_version"] == w.deps.churn.version for s in scores)
+    assert [json.loads(v)["reason"] for _, v in sink.records[T.dead_letters]] == ["json"]
+    assert w.features.counts.bots == 1
+    pending = {k: v for k, v in w.tables["quality"].data.items() if k.startswith("s|")}
+    assert sorted(uid for v in pending.values() for uid in v["u"]) == [1, 2, 3]
+    assert {k.split("|")[2] for k in pending} == {"0", "1"}  # kept per source partition
+
+
+def test_event_agents_fold_ratings_and_recommend_at_the_tick(worker) -> None:
+    w, sink = worker
+    plays, downloads = w.app.agents["follow-plays"], w.app.agents["follow-downloads"]
+
+    async def feed() -> None:
+        async with plays.test_context() as p, downloads.test_context() as d:
+            await p.put(play(1, "2017-04-05", 1001), key=b"1", partition=0)
+            await p.put(play(1, "2017-04-05", 1002), key=b"1", partition=0)
+            await d.put(download(1, "2017-04-05", 1003), key=b"1", partition=0)
+            await asyncio.sleep(0.2)
+            assert not sink.records[T.recommendations]  # no tick yet: the day is open
+            await p.put(tick("2017-04-06"), partition=0)
+            await d.put(tick("2017-04-06"), partition=0)
+            await asyncio.sleep(0.3)
+
+    run(feed())
+    [(key, raw)] = sink.records[T.recommendations]
+    rec = json.loads(raw)
+    assert key == b"1" and rec["as_of"] == "2017-04-05" and rec["source"] == "als"
+    assert len(rec["items"]) == 3 and {1001, 1002, 1003}.isdisjoint(i["song_id"] for i in rec["items"])
+    recent = w.tables["recent-ratings"].data["1"]
+    assert set(recent["2017-04-05"]) == {"1001", "1002", "1003"}
+    assert w.tables["ticks"].data["ticks|0"] == {T.plays: "2017-04-06", T.downloads: "2017-04-06"}

@@ -1,0 +1,212 @@
+"""The worker's two flows without Faust or Kafka: a list sink and dict stores stand in for them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from models.registry import LoadedAls, LoadedChurn, load_als, load_churn
+from musicbox.topics import Topics
+from streaming.scoring.app import EXIT_FAILED_BATCH, handle_with_retry
+from streaming.scoring.event_flow import EventFlow
+from streaming.scoring.feature_flow import FeatureFlow
+from streaming.scoring.messages import Incoming
+from streaming.scoring.quality import LiveQuality
+from streaming.scoring.ratings import UserRatings
+from streaming.scoring.recommender import Recommender
+from streaming.scoring.reload import Served
+from streaming.scoring.service import ScoringService
+from streaming.scoring.sink import ListSink
+from streaming.scoring.state import DictStore
+from streaming.scoring.ticks import TickLedger
+from tests.unit.test_scoring_fixtures import (
+    download,
+    encoded,
+    feature_row,
+    play,
+    save_als_model,
+    save_churn_model,
+    tick,
+)
+
+T = Topics("t.")
+REC_FIELDS = {"uid", "as_of", "items", "model_version", "source", "generated_at_ms"}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Served[LoadedChurn], Served[LoadedAls]]:
+    root: Path = tmp_path_factory.mktemp("models")
+    churn, als = save_churn_model(root), save_als_model(root)
+    return Served(load_churn(root), churn), Served(load_als(root), als)
+
+
+def feature_flow(churn: Served[LoadedChurn], sink: ListSink, window_d: int = 2) -> FeatureFlow:
+    return FeatureFlow(ScoringService(lambda: churn), LiveQuality(DictStore(), window_d), sink, T)
+
+
+def event_flow(als: Served[LoadedAls] | None, sink: ListSink) -> EventFlow:
+    return EventFlow(
+        UserRatings(DictStore(), DictStore(), 30),
+        TickLedger([T.plays, T.downloads], DictStore()),
+        Recommender(lambda: als, top_n=5, clock_ms=lambda: 42),
+        sink,
+        T,
+    )
+
+
+def features(
+    day: str, uids: range, start: int, partition: int = 0, c: int = 1, active: set[int] | None = None
+):
+    return [
+        Incoming(
+            T.features,
+            partition,
+            start + i,
+            encoded(feature_row(uid, day, computed_at_ms=c, active=uid in (active or set()))),
+        )
+        for i, uid in enumerate(uids)
+    ]
+
+
+def test_feature_batch_to_scores_and_dead_letters(models) -> None:
+    churn, _ = models
+    sink = ListSink()
+    flow = feature_flow(churn, sink)
+    batch = features("2017-04-01", range(1, 6), 0)
+    batch.append(Incoming(T.features, 1, 77, b"{oops"))
+    bot = feature_row(9, "2017-04-01", bot=True)
+    batch.append(Incoming(T.features, 1, 78, encoded(bot)))
+    asyncio.run(flow.handle(batch))
+    assert [k for k, _ in sink.records[T.churn_scores]] == [b"1", b"2", b"3", b"4", b"5"]
+    [(_, letter)] = sink.records[T.dead_letters]
+    assert json.loads(letter) == {
+        "stage": "worker",
+        "reason": "json",
+        "raw": "{oops",
+        "source": "t.features/1/77",
+    }
+    c = flow.counts
+    assert (c.rows, c.scored, c.bots, c.rejected["json"]) == (6, 5, 1, 1)
+
+
+def test_quality_reports_follow_the_label_window(models) -> None:
+    # Day by day (window 2): users 1-10 scored on 04-01; 1-5 come back on 04-02. Once the rows
+    # of 04-03 are known complete (a 04-04 write arrives), 04-01 is reported, keyed by version.
+    churn, _ = models
+    sink = ListSink()
+    flow = feature_flow(churn, sink, window_d=2)
+    days = ["2017-04-01", "2017-04-02", "2017-04-03", "2017-04-04"]
+    for n, day in enumerate(days):
+        asyncio.run(flow.handle(features(day, range(1, 11), 100 * n, c=n + 1, active=set(range(1, 6)))))
+        assert bool(sink.records[T.model_quality]) == (day == "2017-04-04")
+    [(key, raw)] = sink.records[T.model_quality]
+    report = json.loads(raw)
+    assert key == churn.version.encode()
+    assert {k: report[k] for k in ("as_of", "model_version", "users", "churn_rate")} == {
+        "as_of": "2017-04-01",
+        "model_version": churn.version,
+        "users": 10,
+        "churn_rate": 0.5,
+    }
+    assert {"roc_auc", "precision", "recall", "threshold"} <= set(report)
+
+
+def test_tick_closes_the_day_and_recommends(models) -> None:
+    _, als = models
+    sink = ListSink()
+    flow = event_flow(als, sink)
+    day = "2017-04-02"
+    plays = [Incoming(T.plays, 0, i, play(uid, day, 1001 + i)) for i, uid in enumerate((1, 2))]
+    plays.append(Incoming(T.plays, 0, 2, play(900, day, 77_777)))  # a new user of songs ALS never saw
+    plays.append(Incoming(T.plays, 0, 3, tick("2017-04-03")))
+    asyncio.run(flow.handle(plays, "play"))
+    assert not sink.records[T.recommendations]  # downloads has not ticked: the day is not closed
+    asyncio.run(
+        flow.handle(
+            [
+                Incoming(T.downloads, 0, 0, download(2, day, 1005)),
+                Incoming(T.downloads, 0, 1, tick("2017-04-03")),
+            ],
+            "download",
+        )
+    )
+    recs = {int(k or b""): json.loads(v) for k, v in sink.records[T.recommendations]}
+    assert sorted(recs) == [1, 2, 900]
+    for uid, rec in recs.items():
+        assert (
+            rec["uid"] == uid
+            and set(rec) == REC_FIELDS
+            and rec["as_of"] == day
+            and rec["model_version"] == als.version
+        )
+        assert len(rec["items"]) == 5
+        scores = [item["score"] for item in rec["items"]]
+        assert scores == sorted(scores, reverse=True)  # best first
+    assert recs[1]["source"] == "als" and 1001 not in {
+        i["song_id"] for i in recs[1]["items"]
+    }  # heard: filtered
+    assert {1001 + 1, 1005}.isdisjoint({i["song_id"] for i in recs[2]["items"]})
+    assert recs[900]["source"] == "popularity-fallback"
+    assert flow.counts.recommendations == {"als": 2, "popularity-fallback": 1}
+
+
+def test_a_re_read_batch_repeats_recommendations_but_not_ratings(models) -> None:
+    # After a restart before the commit, the same messages come again: the day is closed
+    # again from state (nothing open: nothing re-sent) and the ratings do not double.
+    _, als = models
+    sink = ListSink()
+    flow = event_flow(als, sink)
+    batch = [
+        Incoming(T.plays, 0, 0, play(1, "2017-04-02", 1001)),
+        Incoming(T.plays, 0, 1, tick("2017-04-03")),
+    ]
+    asyncio.run(flow.handle(batch, "play"))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))], "download"))
+    first = flow.ratings.recent.get("1")
+    asyncio.run(flow.handle(batch, "play"))
+    assert flow.ratings.recent.get("1") == first
+    assert len(sink.records[T.recommendations]) == 1
+
+
+def test_without_an_als_model_days_still_close(models) -> None:
+    sink = ListSink()
+    flow = event_flow(None, sink)
+    asyncio.run(
+        flow.handle(
+            [
+                Incoming(T.plays, 0, 0, play(1, "2017-04-02", 1001)),
+                Incoming(T.plays, 0, 1, tick("2017-04-03")),
+            ],
+            "play",
+        )
+    )
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))], "download"))
+    assert not sink.records[T.recommendations] and flow.counts.without_model == 1
+
+
+def test_a_failing_batch_is_retried_then_ends_the_process_uncommitted() -> None:
+    attempts: list[int] = []
+    exits: list[int] = []
+
+    async def fails() -> None:
+        attempts.append(1)
+        raise ConnectionError("broker gone")
+
+    asyncio.run(handle_with_retry(fails, exits.append, delays_s=(0.0, 0.0)))
+    assert len(attempts) == 3 and exits == [EXIT_FAILED_BATCH]
+
+
+def test_a_batch_that_recovers_is_not_fatal() -> None:
+    exits: list[int] = []
+    outcomes = iter([ConnectionError("blip"), None])
+
+    async def flaky() -> None:
+        error = next(outcomes)
+        if error:
+            raise error
+
+    asyncio.run(handle_with_retry(flaky, exits.append, delays_s=(0.0,)))
+    assert exits == []

@@ -1,0 +1,48 @@
+"""The worker's Prometheus metrics show what an operator needs: the served version, refusals, quality."""
+
+from __future__ import annotations
+
+import math
+
+from prometheus_client import CollectorRegistry
+
+from streaming.scoring.metrics import WorkerMetrics
+from streaming.scoring.quality import QualityReport
+from streaming.scoring.reload import ReloadEvent
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
+
+
+def test_model_info_follows_the_served_version() -> None:
+    # One version per kind is marked served; a switch moves the mark, a refusal does not.
+    registry = CollectorRegistry()
+    m = WorkerMetrics(registry)
+    m.reload(ReloadEvent("churn", "loaded", "v1", None))
+    m.reload(ReloadEvent("churn", "switched", "v2", "v1"))
+    m.reload(ReloadEvent("churn", "refused", "v3", "v2", "CorruptArtifactError"))
+    assert value(registry, "musicbox_worker_model_info", kind="churn", version="v2") == 1
+    assert value(registry, "musicbox_worker_model_info", kind="churn", version="v1") is None
+    assert value(registry, "musicbox_worker_model_info", kind="churn", version="v3") is None
+    assert value(registry, "musicbox_worker_model_reloads_total", kind="churn") == 1
+    assert (
+        value(
+            registry,
+            "musicbox_worker_model_reload_failures_total",
+            kind="churn",
+            reason="CorruptArtifactError",
+        )
+        == 1
+    )
+
+
+def test_live_quality_gauges_per_version() -> None:
+    registry = CollectorRegistry()
+    m = WorkerMetrics(registry)
+    m.quality(QualityReport("2017-04-01", "v1", 120, 0.81, None, 0.9, 0.5, 0.6))
+    assert value(registry, "musicbox_worker_live_roc_auc", model_version="v1") == 0.81
+    assert value(registry, "musicbox_worker_live_recall", model_version="v1") == 0.9
+    precision = value(registry, "musicbox_worker_live_precision", model_version="v1")
+    assert precision is not None and math.isnan(precision)  # undefined shows as NaN, not 0
+    assert value(registry, "musicbox_worker_live_users", model_version="v1") == 120
