@@ -1,25 +1,444 @@
-"""`musicbox demo`: the main job on a generated data set, end to end.
+"""`musicbox demo`: the whole system on a generated data set, end to end, with a summary.
 
-Today it brings the local stack up and shows its status; the full pipeline (generate, train,
-stream, score, retrain, summary) grows here as its parts land.
+Steps: bring the stack up (if it is not) -> generate a data set (44 days, dirt on) -> train the
+first churn and ALS models on its first 30 days -> start the streaming job and the worker ->
+replay all 44 days at high speed -> mid-replay, retrain from what has arrived and promote (the
+worker hot-reloads it) -> wait until the last day is closed and scored -> parity check ->
+summary and where to look. It stops what it started unless --keep-running.
+
+The demo keeps its own state in `var/demo/` (models, feature log, checkpoints) so it never
+touches a user's `var/models`; it does recreate the `musicbox.*` topics, which it needs empty
+to count what it produced. The other packages are imported lazily (DESIGN 2: only the CLI may).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import IO, Any
 
+from rich.console import Console
+from rich.table import Table
+
+from musicbox.errors import MusicboxError
 from musicbox.settings import Settings
+from musicbox.topics import Topics
+
+console = Console()
+
+
+class DemoError(MusicboxError):
+    """A step of the demo failed; its log file says why."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keep-running", action="store_true", help="leave the stack running at the end")
+    parser.add_argument(
+        "--users", type=int, default=3000, help="users of the generated data set (default: 3000)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="generator seed (default: 42)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="replay speed, event s per wall s (default: as fast as possible)",
+    )
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave the stack, stream job and worker running"
+    )
+
+
+@dataclass
+class Demo:
+    settings: Settings
+    args: argparse.Namespace
+    root: Path
+    started: float = field(default_factory=time.monotonic)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "MUSICBOX_VAR_DIR": str(self.root),
+            "MUSICBOX_TOPIC_PREFIX": self.settings.topic_prefix,
+            "OPENBLAS_NUM_THREADS": "1",
+            "COLUMNS": "120",
+        }
+
+    def step(self, title: str) -> None:
+        console.rule(f"[bold]{title}[/]  ({time.monotonic() - self.started:.0f} s)")
+
+    def run(self, name: str, *args: str, timeout_s: float = 900) -> str:
+        """Run `musicbox ARGS` to completion, output to var/demo/<name>.log; raise on failure."""
+        log = self.root / f"{name}.log"
+        started = time.monotonic()
+        with console.status(f"musicbox {' '.join(args)}"):
+            done = subprocess.run(
+                [sys.executable, "-m", "musicbox", *args],
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=timeout_s,
+                check=False,
+            )
+        text = done.stdout.decode(errors="replace")
+        log.write_text(text)
+        self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
+        if done.returncode != 0:
+            raise DemoError(
+                f"`musicbox {' '.join(args)}` failed (exit {done.returncode}); see {log}:\n{text[-1500:]}"
+            )
+        return text
+
+    def spawn(self, name: str, *args: str) -> None:
+        log: IO[bytes] = (self.root / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "musicbox", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def stop(self, name: str, timeout_s: float = 120) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def check_alive(self, *names: str) -> None:
+        for name in names:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise DemoError(
+                    f"the {name} process exited ({proc.returncode}); see {self.root / (name + '.log')}"
+                )
+
+
+def _logs_until(logs: Path, last_day: date, into: Path) -> Path:
+    """A folder of links to the log files up to `last_day`: "what has arrived so far"."""
+    from musicbox.rawlogs import find_log_files
+
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    for log in find_log_files(logs):
+        if log.date <= last_day:
+            (into / log.path.name).symlink_to(log.path)
+    return into
+
+
+def _reset_topics(settings: Settings) -> None:
+    """Delete and recreate the musicbox topics (deletion is asynchronous: retry the creation)."""
+    from kafka import KafkaAdminClient
+
+    from infra.local.kafka_broker import ensure_topics
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        existing = [t for t in admin.list_topics() if t in Topics(settings.topic_prefix).all()]
+        if existing:
+            admin.delete_topics(existing)
+    finally:
+        admin.close()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ensure_topics(settings)
+            from infra.local.kafka_broker import topic_summary
+
+            if len(topic_summary(settings)) == len(Topics(settings.topic_prefix).all()):
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+
+
+def _consume(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        values: list[dict[str, Any]] = []
+        while any(consumer.position(tp) < end[tp] for tp in parts):
+            for records in consumer.poll(timeout_ms=1000, max_records=50_000).values():
+                values += [json.loads(r.value) for r in records]
+        return values
+    finally:
+        consumer.close()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.local import commands
+    from infra.local import commands as stack
+    from infra.local import kafka_broker, prometheus_server
 
-    commands.up(argparse.Namespace(timeout_s=120.0), settings)
-    healthy = commands.status(argparse.Namespace(), settings)
-    if not args.keep_running:
-        commands.down(argparse.Namespace(), settings)
-    return healthy
+    root = settings.var_dir / "demo"
+    for stale in ("stream", "feature-log", "worker", "models", "replay"):
+        shutil.rmtree(root / stale, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "jars").exists():
+        (root / "jars").symlink_to(settings.jars_dir)
+    demo = Demo(settings, args, root)
+    started_stack = False
+    try:
+        demo.step("1/8 local stack")
+        if not (kafka_broker.ready(settings) and prometheus_server.ready(settings)):
+            stack.up(argparse.Namespace(timeout_s=120.0), settings)
+            started_stack = True
+        else:
+            console.print("Kafka and Prometheus already up: using them")
+        _reset_topics(settings)
+        return _pipeline(demo)
+    finally:
+        for name in list(demo.procs):
+            demo.stop(name)
+        if started_stack and not args.keep_running:
+            stack.down(argparse.Namespace(), settings)
+
+
+def _pipeline(demo: Demo) -> int:
+    from musicbox.rawlogs import find_log_files
+
+    settings, args = demo.settings, demo.args
+    demo.step("2/8 generate a data set (44 days, dirt on)")
+    demo.run(
+        "generate",
+        "generate",
+        "--users",
+        str(args.users),
+        "--days",
+        "44",
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(demo.logs),
+        "--force",
+    )
+    days = sorted({log.date for log in find_log_files(demo.logs)})
+    first, last = days[0], days[-1]
+    train_until = first + timedelta(days=29)
+
+    demo.step(f"3/8 train the first models on {first} .. {train_until}")
+    early = _logs_until(demo.logs, train_until, demo.root / "logs-early")
+    test_as_of = train_until - timedelta(days=settings.label_window_d)
+    demo.run(
+        "train-churn",
+        "batch",
+        "train-churn",
+        "--logs",
+        str(early),
+        "--as-of",
+        test_as_of.isoformat(),
+        "--stride-d",
+        "3",
+        "--families",
+        "logreg,hist_gradient_boosting",
+        "--spark-families",
+        "none",
+        "--cv-folds",
+        "0",
+        "--promote",
+        "always",
+    )
+    # 16 + 7 + 7 days: the rating, validation and test windows fit in the first 30 days.
+    als_args = ["--no-spark", "--grid", "none", "--rating-window-d", "16", "--eval-window-d", "7"]
+    demo.run("train-als", "batch", "train-als", "--logs", str(early), *als_args, "--promote", "always")
+    first_versions = _served_versions(demo.root)
+    console.print(f"serving churn {first_versions.get('churn')} and ALS {first_versions.get('als')}")
+
+    demo.step("4/8 start the streaming job and the worker")
+    demo.spawn("stream", "stream", "--reset")
+    demo.spawn("worker", "worker")
+
+    demo.step("5/8 replay the 44 days (a retrain is triggered mid-way)")
+    speed = ["--max-speed"] if not args.speed else ["--speed", str(args.speed)]
+    replay_started = time.monotonic()
+    demo.spawn("replay", "replay", "--logs", str(demo.logs), *speed)
+    from streaming.aggregates.outputs import FeatureLog
+
+    log = FeatureLog(demo.root / "feature-log")
+    # The retrain's ALS needs 30 + 7 days of what has arrived; it leaves 5 days to serve the new models.
+    retrain_after = train_until + timedelta(days=9)
+    retrained = False
+    deadline = time.monotonic() + 1200
+    with console.status("replaying...") as status:
+        while time.monotonic() < deadline:
+            closed = log.days()
+            status.update(
+                f"days closed by the stream: {len(closed)}/{len(days)}"
+                + (f" (last {closed[-1]})" if closed else "")
+            )
+            if not retrained and closed and closed[-1] >= retrain_after:
+                status.update("retraining from what has arrived...")
+                arrived = _logs_until(demo.logs, closed[-1], demo.root / "logs-arrived")
+                demo.run(
+                    "retrain",
+                    "batch",
+                    "retrain",
+                    "--logs",
+                    str(arrived),
+                    "--feature-log",
+                    str(demo.root / "feature-log"),
+                    "--rating-window-d",
+                    "16",
+                    "--force",
+                    "--promote",
+                    "always",
+                )
+                retrained = True
+            if len(closed) >= len(days):
+                break
+            demo.check_alive("stream", "worker")
+            time.sleep(2)
+    replay_rc = demo.procs["replay"].wait()
+    demo.timings["replay + stream"] = time.monotonic() - replay_started
+    if replay_rc != 0:
+        raise DemoError(f"the replay failed; see {demo.root / 'replay.log'}")
+    if len(log.days()) < len(days):
+        raise DemoError(
+            f"the stream closed {len(log.days())} of {len(days)} days in time; see {demo.root / 'stream.log'}"
+        )
+
+    demo.step("6/8 wait for the worker to score the last day")
+    _wait_scored(demo, last)
+    demo.stop("worker")
+    demo.stop("stream")
+
+    demo.step("7/8 parity: streaming features vs batch")
+    parity = demo.run(
+        "parity", "parity", "--logs", str(demo.logs), "--feature-log", str(demo.root / "feature-log")
+    )
+    demo.step("8/8 report")
+    demo.run("report", "batch", "report", "--logs", str(demo.logs))
+    _summary(demo, first_versions, parity, days)
+    return 0
+
+
+def _served_versions(root: Path) -> dict[str, str]:
+    out = {}
+    for kind in ("churn", "als"):
+        current = root / "models" / kind / "CURRENT"
+        if current.exists():
+            out[kind] = current.read_text().strip()
+    return out
+
+
+def _wait_scored(demo: Demo, last: date, timeout_s: float = 300) -> None:
+    """Until the worker has scored rows of the last day and its output stops growing."""
+    topics = Topics(demo.settings.topic_prefix)
+    deadline = time.monotonic() + timeout_s
+    previous = -1
+    while time.monotonic() < deadline:
+        demo.check_alive("worker")
+        scores = _consume(demo.settings, topics.churn_scores)
+        if any(s.get("as_of") == last.isoformat() for s in scores) and len(scores) == previous:
+            return
+        previous = len(scores)
+        time.sleep(5)
+    raise DemoError(
+        f"the worker did not score {last} within {timeout_s:.0f} s; see {demo.root / 'worker.log'}"
+    )
+
+
+def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list[date]) -> None:
+    settings = demo.settings
+    topics = Topics(settings.topic_prefix)
+    features = _consume(settings, topics.features)
+    scores = _consume(settings, topics.churn_scores)
+    recs = _consume(settings, topics.recommendations)
+    quality = _consume(settings, topics.model_quality)
+    dead = _consume(settings, topics.dead_letters)
+    manifest = json.loads((demo.logs / "manifest.json").read_text())
+    replay_log = (demo.root / "replay.log").read_text(errors="replace")
+    versions = Counter(s["model_version"] for s in scores)
+    sources = Counter(r.get("source", "?") for r in recs)
+
+    table = Table(title="musicbox demo", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row(
+        "data set", f"{manifest['arguments']['users']:,} users x {len(days)} days, dirt on: {demo.logs}"
+    )
+    table.add_row(
+        "replay", next((ln.strip() for ln in replay_log.splitlines() if "reconciles" in ln), "see replay.log")
+    )
+    table.add_row(
+        "dead letters", ", ".join(f"{k} {v:,}" for k, v in Counter(d["reason"] for d in dead).most_common())
+    )
+    table.add_row("feature rows", f"{len(features):,} over {len({f['as_of'] for f in features})} days")
+    table.add_row(
+        "parity",
+        next(
+            (ln.strip() for ln in parity.splitlines() if "zero differences" in ln or "days differ" in ln),
+            "see parity.log",
+        ),
+    )
+    table.add_row(
+        "churn scores", f"{len(scores):,} ({', '.join(f'{v}: {n:,}' for v, n in versions.items())})"
+    )
+    table.add_row("recommendations", f"{len(recs):,} ({', '.join(f'{k} {v:,}' for k, v in sources.items())})")
+    served = _served_versions(demo.root)
+    reloaded = served.get("churn") != first_versions.get("churn")
+    table.add_row(
+        "models",
+        f"first churn {first_versions.get('churn')} -> now {served.get('churn')}"
+        + (" (hot-reloaded by the worker)" if reloaded and len(versions) > 1 else ""),
+    )
+    if quality:
+        live = [q for q in quality if q.get("roc_auc") is not None]
+        if live:
+            mean_auc = sum(q["roc_auc"] for q in live) / len(live)
+            table.add_row("live ROC AUC", f"{mean_auc:.3f} mean over {len(live)} (day, model) pairs")
+    offline = _offline_auc(demo.root)
+    if offline is not None:
+        table.add_row("offline test ROC AUC", f"{offline:.3f} (served churn model's metadata)")
+    table.add_row(
+        "time",
+        f"{time.monotonic() - demo.started:.0f} s: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in demo.timings.items()),
+    )
+    console.print(table)
+    console.print(
+        "where to look:\n"
+        f"  Prometheus   http://127.0.0.1:{settings.prometheus_port} (musicbox_* metrics)\n"
+        f"  report       {_latest_report(demo.root)}\n"
+        f"  topics       {', '.join(topics.all())}\n"
+        f"  scores       kcat -C -b {settings.kafka_bootstrap} -t {topics.churn_scores} -o beginning -e -c 5"
+        "\n"
+        f"  logs         {demo.root}/*.log"
+    )
+
+
+def _offline_auc(root: Path) -> float | None:
+    current = root / "models" / "churn" / "CURRENT"
+    if not current.exists():
+        return None
+    meta = json.loads((root / "models" / "churn" / current.read_text().strip() / "metadata.json").read_text())
+    metrics = meta.get("metrics", {})
+    value = metrics.get("roc_auc") if isinstance(metrics, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _latest_report(root: Path) -> str:
+    reports = sorted((root / "reports").glob("*/report.html")) if (root / "reports").is_dir() else []
+    return str(reports[-1]) if reports else "(none)"
