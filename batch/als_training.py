@@ -11,9 +11,11 @@ The test window never overlaps anything the served model or its hyperparameters 
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -21,10 +23,11 @@ from typing import Any, cast
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from batch.als_recommend import BlockedAls, recommend_blocked
 from batch.promotion import ServedScore
 from batch.steps import Steps, quiet_steps
 from models.als import DEFAULT_PARAMS, AlsModel, AlsParams, train_als
-from models.als_evaluation import AUC_USERS, AlsSelection, SegmentResult, evaluate_recommenders, select_als
+from models.als_evaluation import AUC_USERS, AlsSelection, SegmentResult, Trial, evaluate_recommenders
 from models.errors import ModelError
 from models.metadata import TrainingInfo, fingerprint
 from models.popularity import PopularityModel
@@ -131,7 +134,7 @@ def system_metrics(
     relevant = relevant_items(train, test)
     seen = train.groupby("uid")["song_id"].agg(set)
     warm = [u for u in relevant if als.knows(u)]
-    lists = als.recommend_many(warm, k) if warm else {}
+    lists = recommend_blocked(als, warm, k) if warm else {}
     for u in relevant:
         if u not in lists:
             lists[u] = [s for s, _ in popularity.recommend(k, seen.get(u, set()))]
@@ -190,6 +193,31 @@ class AlsExperiment:
         return TrainingInfo((first.isoformat(), last.isoformat()), fingerprint(self.ratings.train), metrics)
 
 
+def _select(ratings: AlsRatings, config: AlsConfig, steps: Steps, clock: Callable[[], float]) -> AlsSelection:
+    """models.als_evaluation.select_als's search, one grid point at a time so that each fit shows
+    progress, with block-wise lists (batch.als_recommend); the same rule picks the winner: the best
+    NDCG@k of warm users on the validation window, the first in grid order on ties."""
+    assert config.grid
+    names = list(config.grid)
+    points = list(itertools.product(*(config.grid[n] for n in names)))
+    trials = []
+    relevant = relevant_items(ratings.selection_train, ratings.validation)
+    with steps.step("ALS hyperparameters on the validation window", f"{len(points)} fits"):
+        for i, values in enumerate(points, 1):
+            params = replace(config.base, **dict(zip(names, values, strict=True)))
+            model, fit_s = train_als(ratings.selection_train, params, clock)
+            warm = {u: songs for u, songs in relevant.items() if model.knows(u)}
+            metrics = mean_metrics(recommend_blocked(model, list(warm), config.k), warm, config.k)
+            trials.append(Trial(params, metrics.ndcg, metrics.precision, fit_s))
+            shown = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
+            steps.note(f"{i}/{len(points)} {shown}: NDCG@{config.k} {metrics.ndcg:.4f} ({fit_s:.1f} s fit)")
+        if not trials or all(math.isnan(t.ndcg) for t in trials):
+            raise ModelError("no warm user has a new song in the validation window: widen the window")
+        best = max(trials, key=lambda t: -math.inf if math.isnan(t.ndcg) else t.ndcg)
+        steps.note(f"best: {best.params}")
+    return AlsSelection(best.params, trials)
+
+
 def run_als_experiment(
     ratings: AlsRatings,
     windows: AlsWindows,
@@ -202,21 +230,14 @@ def run_als_experiment(
     steps = steps or quiet_steps()
     params, selection = config.base, None
     if config.grid:
-        points = 1
-        for values in config.grid.values():
-            points *= len(values)
-        with steps.step("ALS hyperparameters on the validation window", f"{points} fits"):
-            selection = select_als(
-                ratings.selection_train, ratings.validation, config.grid, config.base, k=config.k, clock=clock
-            )
-            params = selection.best
-            steps.note(f"best: {params}")
+        selection = _select(ratings, config, steps, clock)
+        params = selection.best
     with steps.step("implicit ALS on the training window", f"{len(ratings.train):,} ratings"):
         model, fit_s = train_als(ratings.train, params, clock)
         popularity = PopularityModel.fit(ratings.train)
     with steps.step("evaluation on the test window", f"{len(ratings.test):,} ratings"):
         segments = evaluate_recommenders(
-            model,
+            cast(AlsModel, BlockedAls(model)),
             popularity,
             ratings.train,
             ratings.test,
