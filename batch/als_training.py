@@ -11,11 +11,10 @@ The test window never overlaps anything the served model or its hyperparameters 
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -23,11 +22,17 @@ from typing import Any, cast
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from batch.als_recommend import BlockedAls, recommend_blocked
 from batch.promotion import ServedScore
 from batch.steps import Steps, quiet_steps
 from models.als import DEFAULT_PARAMS, AlsModel, AlsParams, train_als
-from models.als_evaluation import AUC_USERS, AlsSelection, SegmentResult, Trial, evaluate_recommenders
+from models.als_evaluation import (
+    AUC_USERS,
+    AlsSelection,
+    SegmentResult,
+    Trial,
+    evaluate_recommenders,
+    select_als,
+)
 from models.errors import ModelError
 from models.metadata import TrainingInfo, fingerprint
 from models.popularity import PopularityModel
@@ -134,7 +139,7 @@ def system_metrics(
     relevant = relevant_items(train, test)
     seen = train.groupby("uid")["song_id"].agg(set)
     warm = [u for u in relevant if als.knows(u)]
-    lists = recommend_blocked(als, warm, k) if warm else {}
+    lists = als.recommend_many(warm, k) if warm else {}
     for u in relevant:
         if u not in lists:
             lists[u] = [s for s, _ in popularity.recommend(k, seen.get(u, set()))]
@@ -193,31 +198,6 @@ class AlsExperiment:
         return TrainingInfo((first.isoformat(), last.isoformat()), fingerprint(self.ratings.train), metrics)
 
 
-def _select(ratings: AlsRatings, config: AlsConfig, steps: Steps, clock: Callable[[], float]) -> AlsSelection:
-    """models.als_evaluation.select_als's search, one grid point at a time so that each fit shows
-    progress, with block-wise lists (batch.als_recommend); the same rule picks the winner: the best
-    NDCG@k of warm users on the validation window, the first in grid order on ties."""
-    assert config.grid
-    names = list(config.grid)
-    points = list(itertools.product(*(config.grid[n] for n in names)))
-    trials = []
-    relevant = relevant_items(ratings.selection_train, ratings.validation)
-    with steps.step("ALS hyperparameters on the validation window", f"{len(points)} fits"):
-        for i, values in enumerate(points, 1):
-            params = replace(config.base, **dict(zip(names, values, strict=True)))
-            model, fit_s = train_als(ratings.selection_train, params, clock)
-            warm = {u: songs for u, songs in relevant.items() if model.knows(u)}
-            metrics = mean_metrics(recommend_blocked(model, list(warm), config.k), warm, config.k)
-            trials.append(Trial(params, metrics.ndcg, metrics.precision, fit_s))
-            shown = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
-            steps.note(f"{i}/{len(points)} {shown}: NDCG@{config.k} {metrics.ndcg:.4f} ({fit_s:.1f} s fit)")
-        if not trials or all(math.isnan(t.ndcg) for t in trials):
-            raise ModelError("no warm user has a new song in the validation window: widen the window")
-        best = max(trials, key=lambda t: -math.inf if math.isnan(t.ndcg) else t.ndcg)
-        steps.note(f"best: {best.params}")
-    return AlsSelection(best.params, trials)
-
-
 def run_als_experiment(
     ratings: AlsRatings,
     windows: AlsWindows,
@@ -230,14 +210,29 @@ def run_als_experiment(
     steps = steps or quiet_steps()
     params, selection = config.base, None
     if config.grid:
-        selection = _select(ratings, config, steps, clock)
-        params = selection.best
+        with steps.step("ALS hyperparameters on the validation window", f"{_points(config.grid)} fits"):
+
+            def shown(i: int, points: int, trial: Trial) -> None:
+                fit = f"{trial.fit_time_s:.1f} s fit"
+                steps.note(f"{i}/{points} {trial.params}: NDCG@{config.k} {trial.ndcg:.4f} ({fit})")
+
+            selection = select_als(
+                ratings.selection_train,
+                ratings.validation,
+                config.grid,
+                config.base,
+                k=config.k,
+                clock=clock,
+                on_trial=shown,
+            )
+            params = selection.best
+            steps.note(f"best: {params}")
     with steps.step("implicit ALS on the training window", f"{len(ratings.train):,} ratings"):
         model, fit_s = train_als(ratings.train, params, clock)
         popularity = PopularityModel.fit(ratings.train)
     with steps.step("evaluation on the test window", f"{len(ratings.test):,} ratings"):
         segments = evaluate_recommenders(
-            cast(AlsModel, BlockedAls(model)),
+            model,
             popularity,
             ratings.train,
             ratings.test,
@@ -289,3 +284,7 @@ def served_als_score(root: Path, ratings: AlsRatings, k: int = 10) -> ServedScor
         return ServedScore(version, None, None, str(exc))
     value = system_metrics(loaded.als, loaded.popularity, ratings.train, ratings.test, k).ndcg
     return ServedScore(version, value, recorded)
+
+
+def _points(grid: Mapping[str, Sequence[Any]]) -> int:
+    return math.prod(len(values) for values in grid.values())

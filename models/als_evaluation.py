@@ -117,21 +117,25 @@ def select_als(
     k: int = 10,
     exclude_seen: bool = True,
     clock: Callable[[], float] = time.perf_counter,
+    on_trial: Callable[[int, int, Trial], None] | None = None,
 ) -> AlsSelection:
     """Fit one ALS per grid point on `train`; the best NDCG@k of warm users on `validation` wins
-    (the first in grid order on ties)."""
+    (the first in grid order on ties). `on_trial(i, points, trial)` after each fit (progress)."""
     relevant = relevant_items(train, validation, exclude_seen)
     names = list(grid)
     unknown = [n for n in names if n not in AlsParams.__dataclass_fields__]
     if unknown:
         raise ModelInputError(f"unknown ALS parameters in the grid: {unknown}")
-    trials = []
-    for values in itertools.product(*(grid[n] for n in names)):
+    trials: list[Trial] = []
+    points = list(itertools.product(*(grid[n] for n in names)))
+    for values in points:
         params = replace(base, **dict(zip(names, values, strict=True)))
         model, fit_s = train_als(train, params, clock)
         warm = {u: songs for u, songs in relevant.items() if model.knows(u)}
         metrics = mean_metrics(model.recommend_many(list(warm), k, exclude_seen), warm, k)
         trials.append(Trial(params, metrics.ndcg, metrics.precision, fit_s))
+        if on_trial is not None:
+            on_trial(len(trials), len(points), trials[-1])
     if not trials or all(np.isnan(t.ndcg) for t in trials):
         raise ModelInputError("no warm user has a new song in the validation window: widen the window")
     best = max(trials, key=lambda t: -np.inf if np.isnan(t.ndcg) else t.ndcg)

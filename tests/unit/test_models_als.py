@@ -167,3 +167,23 @@ def test_selection_keeps_the_best_validation_ndcg(train: pd.DataFrame) -> None:
     assert selection.best == max(selection.trials, key=lambda t: t.ndcg).params
     with pytest.raises(ModelInputError, match="unknown ALS parameters"):
         select_als(train, validation, {"rank": (4,)})
+
+
+def test_batched_fold_in_gives_each_user_their_own_list(model: AlsModel) -> None:
+    users = [
+        {1001: 1.0, 1002: 0.6, 1003: 2.0},
+        {99_999: 5.0},  # nothing the model knows: an empty list in its place
+        {3004: 0.4, 3010: 1.2, 3011: 1.0},
+        {s: 1.0 for s in BLOCK_A},  # rated every block A song: block A is filtered out of its list
+        {},
+        {s: 1.0 for s in [*BLOCK_A, *BLOCK_B]},  # rated every song: nothing left to recommend
+    ]
+    batched = model.recommend_from_ratings_many(users, n=5)
+    one_by_one = [model.recommend_from_ratings(r, n=5) for r in users]
+    assert [[s for s, _ in r] for r in batched] == [[s for s, _ in r] for r in one_by_one]
+    for got, alone in zip(batched, one_by_one, strict=True):  # a batch sums in another order
+        assert [x for _, x in got] == pytest.approx([x for _, x in alone], rel=1e-4, abs=1e-6)
+    assert batched[1] == [] and batched[4] == [] and batched[5] == []
+    assert all(s in BLOCK_A for s, _ in batched[0]) and all(s in BLOCK_B for s, _ in batched[2])
+    assert batched[3] and not {s for s, _ in batched[3]} & set(BLOCK_A)
+    assert model.recommend_from_ratings_many([], n=5) == []
