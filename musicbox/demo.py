@@ -14,6 +14,7 @@ to count what it produced. The other packages are imported lazily (DESIGN 2: onl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -144,16 +145,25 @@ def _logs_until(logs: Path, last_day: date, into: Path) -> Path:
 
 
 def _reset_topics(settings: Settings) -> None:
-    """Delete and recreate the musicbox topics (deletion is asynchronous: retry the creation)."""
+    """Delete and recreate the musicbox topics (deletion is asynchronous: retry the creation),
+    and delete the worker's changelogs and consumer group: state restored from an earlier run
+    would mark the new topics' offsets as already read."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     from infra.local.kafka_broker import ensure_topics
+    from streaming.scoring.app import TABLES, app_id, changelog_topic
 
+    worker = app_id(settings.topic_prefix)
+    ours = set(Topics(settings.topic_prefix).all()) | {changelog_topic(worker, t) for t in TABLES}
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        existing = [t for t in admin.list_topics() if t in Topics(settings.topic_prefix).all()]
+        existing = [t for t in admin.list_topics() if t in ours]
         if existing:
             admin.delete_topics(existing)
+        if worker in {g["group_id"] for g in admin.list_groups()}:
+            with contextlib.suppress(KafkaError):  # a group with members left is refused: it expires
+                admin.delete_groups([worker])
     finally:
         admin.close()
     deadline = time.monotonic() + 60
@@ -319,8 +329,8 @@ def _pipeline(demo: Demo) -> int:
             f"the stream closed {len(log.days())} of {len(days)} days in time; see {demo.root / 'stream.log'}"
         )
 
-    demo.step("6/8 wait for the worker to score the last day")
-    _wait_scored(demo, last)
+    demo.step("6/8 wait for the worker to score and recommend for the last day")
+    _wait_worker(demo, last)
     demo.stop("worker")
     demo.stop("stream")
 
@@ -343,20 +353,28 @@ def _served_versions(root: Path) -> dict[str, str]:
     return out
 
 
-def _wait_scored(demo: Demo, last: date, timeout_s: float = 300) -> None:
-    """Until the worker has scored rows of the last day and its output stops growing."""
+def _wait_worker(demo: Demo, last: date, timeout_s: float = 300) -> None:
+    """Until the worker has scored and recommended for the last day and its outputs stop growing."""
     topics = Topics(demo.settings.topic_prefix)
     deadline = time.monotonic() + timeout_s
-    previous = -1
+    previous = (-1, -1)
     while time.monotonic() < deadline:
         demo.check_alive("worker")
         scores = _consume(demo.settings, topics.churn_scores)
-        if any(s.get("as_of") == last.isoformat() for s in scores) and len(scores) == previous:
+        recs = _consume(demo.settings, topics.recommendations)
+        sizes = (len(scores), len(recs))
+        last_day = last.isoformat()
+        if (
+            any(s.get("as_of") == last_day for s in scores)
+            and any(r.get("as_of") == last_day for r in recs)
+            and sizes == previous
+        ):
             return
-        previous = len(scores)
+        previous = sizes
         time.sleep(5)
     raise DemoError(
-        f"the worker did not score {last} within {timeout_s:.0f} s; see {demo.root / 'worker.log'}"
+        f"the worker did not score and recommend {last} within {timeout_s:.0f} s; "
+        f"see {demo.root / 'worker.log'}"
     )
 
 

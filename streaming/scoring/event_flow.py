@@ -1,8 +1,9 @@
 """The recommendation side of the worker: plays and downloads -> ratings; ticks -> refreshed top-N.
 
-Events fold into each user's open days (one table write per user and batch). A tick closes a
-day on its partition (see `ticks`); then every user of that partition with open activity up to
-the closed day gets a recommendation from its ratings over the window ending on that day.
+Events fold into each user's open days (one table write per user and batch). A tick closes
+days on its partition (see `ticks`); then, day by day, every user of that partition with open
+activity on a newly closed day gets a recommendation as of that day, from its ratings over the
+window ending on it (activity that arrives for a day already closed refreshes the latest one).
 Closing is driven by state, not by the tick that moved it: any tick (a re-read one after a
 restart too) closes whatever is still open up to the partition's closed day. A user's state
 moves only after its recommendation is acknowledged, so a crash repeats, never loses, one.
@@ -15,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from models.registry import LoadedAls
 from musicbox.events import day_start_ms
 from musicbox.topics import Topics
 from streaming.scoring.messages import (
@@ -29,6 +31,7 @@ from streaming.scoring.messages import (
 from streaming.scoring.metrics import WorkerMetrics
 from streaming.scoring.ratings import UserRatings
 from streaming.scoring.recommender import Recommender
+from streaming.scoring.reload import Served
 from streaming.scoring.sink import Record, Sink
 from streaming.scoring.ticks import TickLedger
 
@@ -95,17 +98,39 @@ class EventFlow:
         pending.clear()
 
     async def close(self, partition: int, counts: EventCounts) -> int:
-        """Refresh the users of `partition` with open activity up to its closed day; returns how many."""
+        """Refresh the users of `partition` with open activity up to its closed day; returns how
+        many recommendations were due. Day by day: when ticks close several days at once (one
+        input read ahead of the other), each user active on each of those days gets that day's
+        list. Activity on a day closed earlier (late) goes out with the first day closed now."""
         closed = self.ledger.closed(partition)
         if closed is None:
             return 0
-        users = self.ratings.due(partition, closed)
+        done = self.ledger.done(partition)
+        days = self.ratings.open_days_until(partition, closed)
+        fresh = [d for d in days if done is None or d > done]
         served = self.recommender.served()  # one model for the whole close
+        # Only late activity: it goes out as of the closed day.
+        rounds = fresh if fresh else [closed] if days else []
+        refreshed = 0
+        for day in rounds:
+            refreshed += await self._close_day(partition, day, served, counts)
+        self.ledger.mark_done(partition, closed)
+        if self.latest_closed is None or closed > self.latest_closed:
+            self.latest_closed = closed
+            if self.metrics is not None:
+                self.metrics.last_closed_day.set(day_start_ms(closed) / 1000)
+        return refreshed
+
+    async def _close_day(
+        self, partition: int, day: str, served: Served[LoadedAls] | None, counts: EventCounts
+    ) -> int:
+        """Recommendations as of `day` for the users of `partition` with open activity up to it."""
+        users = self.ratings.due(partition, day)
         for start in range(0, len(users), CLOSE_CHUNK_USERS):
             chunk = users[start : start + CLOSE_CHUNK_USERS]
             if served is not None:
                 recs = self.recommender.recommend(
-                    served, closed, [(uid, self.ratings.ratings(uid, closed)) for uid in chunk]
+                    served, day, [(uid, self.ratings.ratings(uid, day)) for uid in chunk]
                 )
                 records = [(key_of(uid), encode(r.value)) for uid, r in zip(chunk, recs, strict=True)]
                 await self.sink.publish(self.topics.recommendations, records)
@@ -113,12 +138,8 @@ class EventFlow:
             else:
                 counts.without_model += len(chunk)
             for uid in chunk:
-                self.ratings.close(partition, uid, closed)
+                self.ratings.close(partition, uid, day)
             await asyncio.sleep(0)  # let the churn side score between chunks of a large close
-        if self.latest_closed is None or closed > self.latest_closed:
-            self.latest_closed = closed
-            if self.metrics is not None:
-                self.metrics.last_closed_day.set(day_start_ms(closed) / 1000)
         return len(users)
 
     def _account(self, source: str, counts: EventCounts) -> None:

@@ -40,16 +40,19 @@ def play_share(play_time_s: float | None, song_length_s: float | None) -> float:
 
 
 def fold(events: Iterable[EventRecord]) -> dict[int, UserDays]:
-    """A batch of plays and downloads -> per user, day and song: [play_share_sum, downloads]."""
+    """A batch of plays and downloads -> per user, day and song: [play_share_sum, downloads].
+    Every event marks its user's day active, even one that rates nothing (a skip, a song id the
+    log lost): that user's recommendations are still refreshed when the day closes."""
     out: dict[int, UserDays] = defaultdict(lambda: defaultdict(dict))
     for e in events:
+        songs = out[e.uid][e.date]
         if e.song_id is None or e.song_id < 1:
             continue
         share = play_share(e.play_time_s, e.song_length_s) if e.type == "play" else 0.0
         downloads = 1.0 if e.type == "download" else 0.0
         if share == 0.0 and downloads == 0.0:
             continue
-        counts = out[e.uid][e.date].setdefault(str(e.song_id), [0.0, 0.0])
+        counts = songs.setdefault(str(e.song_id), [0.0, 0.0])
         counts[0] += share
         counts[1] += downloads
     return {uid: {day: dict(songs) for day, songs in days.items()} for uid, days in out.items()}
@@ -117,6 +120,18 @@ class UserRatings:
                 )
                 written += 1
         return written
+
+    def open_days_until(self, partition: int, closed_day: str) -> list[str]:
+        """The days with open activity of users of `partition`, on or before `closed_day`, in order."""
+        return sorted(
+            {
+                day
+                for _, value in self.open_days.items()
+                if value["p"] == partition
+                for day in value["d"]
+                if day <= closed_day
+            }
+        )
 
     def due(self, partition: int, closed_day: str) -> list[int]:
         """Users of `partition` with open activity on or before `closed_day`, by uid."""

@@ -47,11 +47,11 @@ class Recommender:
     def recommend(
         self, served: Served[LoadedAls], as_of: str, users: Sequence[tuple[int, Mapping[int, float]]]
     ) -> list[Recommendation]:
-        """One recommendation per (uid, ratings), in order. A chunk at a time, so that a batched
-        fold-in (one implicit call for many users, ~35x faster here) can replace the loop."""
+        """One recommendation per (uid, ratings), in order; the users of a call fold in together
+        (one implicit call for all of them, see AlsModel.recommend_from_ratings_many)."""
+        lists = served.model.als.recommend_from_ratings_many([r for _, r in users], n=self.top_n)
         out = []
-        for uid, ratings in users:
-            items = served.model.als.recommend_from_ratings(ratings, n=self.top_n, exclude_seen=True)
+        for (uid, ratings), items in zip(users, lists, strict=True):
             source = ALS
             if not items:
                 items = served.model.popularity.recommend(self.top_n, exclude=set(ratings))

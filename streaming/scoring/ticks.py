@@ -29,6 +29,15 @@ class TickLedger:
     def _key(partition: int) -> str:
         return f"ticks|{partition}"
 
+    def done(self, partition: int) -> str | None:
+        """The last day whose close finished on `partition` (see EventFlow.close), if any."""
+        value = self.store.get(f"done|{partition}")
+        return str(value) if value is not None else None
+
+    def mark_done(self, partition: int, day: str) -> None:
+        if (self.done(partition) or "") < day:
+            self.store.put(partition, f"done|{partition}", day)
+
     def closed(self, partition: int) -> str | None:
         """The last closed day on `partition`, or None while some topic has not ticked there."""
         seen = self.store.get(self._key(partition)) or {}

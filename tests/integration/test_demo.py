@@ -54,6 +54,18 @@ def test_demo_end_to_end(stack: Settings) -> None:
         served_by_day[s["as_of"]].add(s["model_version"])
     assert len({v for vs in served_by_day.values() for v in vs}) == 2
     assert set(served_by_day) == {f["as_of"] for f in features if not f["is_bot"]}
+    # Every user with a play or download on a day has recommendations as of that day (the
+    # worker's inputs; search-only users have none), from the model served then or the fallback.
+    recommended = {(r["uid"], r["as_of"]) for r in _consume(stack, topics.recommendations)}
+    active = {
+        (e["uid"], e["date"])
+        for topic in (topics.plays, topics.downloads)
+        for e in _consume(stack, topic)
+        if e.get("type") in ("play", "download")
+    }
+    assert active, "no plays or downloads were read back"
+    missing = sorted(active - recommended)
+    assert not missing, f"{len(missing)} of {len(active)} active user-days lack them: {missing[:5]}"
     # Prometheus (the real server) scraped all three processes while they ran.
     for job in ("musicbox-replay", "musicbox-stream", "musicbox-worker"):
         assert _prometheus_saw(stack, job), job

@@ -153,6 +153,55 @@ def test_tick_closes_the_day_and_recommends(models) -> None:
     assert flow.counts.recommendations == {"als": 2, "popularity-fallback": 1}
 
 
+def _as_of(sink: ListSink) -> list[tuple[int, str]]:
+    return [(int(k or b""), json.loads(v)["as_of"]) for k, v in sink.records[T.recommendations]]
+
+
+def test_days_closed_at_once_are_recommended_day_by_day(models) -> None:
+    # Plays read three days ahead of downloads: one downloads tick then closes three days.
+    # Each user active on each of them gets that day's list, with that day's ratings window.
+    _, als = models
+    sink = ListSink()
+    flow = event_flow(als, sink)
+    plays = []
+    for i, (uid, day, nxt) in enumerate(
+        [(1, "2017-04-02", "2017-04-03"), (2, "2017-04-03", "2017-04-04"), (1, "2017-04-04", "2017-04-05")]
+    ):
+        plays += [
+            Incoming(T.plays, 0, 2 * i, play(uid, day, 1001 + i)),
+            Incoming(T.plays, 0, 2 * i + 1, tick(nxt)),
+        ]
+    asyncio.run(flow.handle(plays, "play"))
+    assert not sink.records[T.recommendations]
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-05"))], "download"))
+    assert _as_of(sink) == [(1, "2017-04-02"), (2, "2017-04-03"), (1, "2017-04-04")]
+    assert flow.ratings.due(0, "2017-04-04") == []
+
+
+def test_late_activity_refreshes_the_latest_closed_day_never_an_older_one(models) -> None:
+    _, als = models
+    sink = ListSink()
+    flow = event_flow(als, sink)
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-04"))], "download"))
+    first = [
+        Incoming(T.plays, 0, 0, play(1, "2017-04-03", 1001)),
+        Incoming(T.plays, 0, 1, tick("2017-04-04")),
+    ]
+    asyncio.run(flow.handle(first, "play"))
+    assert _as_of(sink) == [(1, "2017-04-03")]
+    # A play of 2017-04-02 (closed) arrives: user 1's list as of the latest closed day is
+    # refreshed when the next tick comes, never one as of 2017-04-02.
+    late = [
+        Incoming(T.plays, 0, 2, play(1, "2017-04-02", 1003)),
+        Incoming(T.plays, 0, 3, play(2, "2017-04-04", 1004)),
+        Incoming(T.plays, 0, 4, tick("2017-04-05")),
+    ]
+    asyncio.run(flow.handle(late, "play"))
+    assert _as_of(sink)[1:] == [(1, "2017-04-03")]
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 1, tick("2017-04-05"))], "download"))
+    assert _as_of(sink)[2:] == [(2, "2017-04-04")]
+
+
 def test_a_re_read_batch_repeats_recommendations_but_not_ratings(models) -> None:
     # After a restart before the commit, the same messages come again: the day is closed
     # again from state (nothing open: nothing re-sent) and the ratings do not double.

@@ -66,8 +66,15 @@ def test_ratings_equal_the_batch_formula_when_lengths_are_consistent() -> None:
         assert ratings_of(folded[uid], "2017-04-03", 30) == pytest.approx(expected)
 
 
-def test_unknown_songs_and_skips_leave_no_trace() -> None:
-    assert fold([ev(1, "2017-04-01", None), ev(1, "2017-04-01", 0), ev(1, "2017-04-01", 5, play_s=0)]) == {}
+def test_unknown_songs_and_skips_rate_nothing_but_make_the_day_active() -> None:
+    unrated = [ev(1, "2017-04-01", None), ev(1, "2017-04-01", 0), ev(1, "2017-04-01", 5, play_s=0)]
+    assert fold(unrated) == {1: {"2017-04-01": {}}}
+    users = UserRatings(DictStore(), DictStore(), 30)
+    users.add(0, "plays", list(enumerate(unrated)))
+    assert users.due(0, "2017-04-01") == [1]  # its recommendations are refreshed (the fallback)
+    assert users.ratings(1, "2017-04-01") == {}
+    users.close(0, 1, "2017-04-01")
+    assert users.due(0, "2017-04-02") == []
 
 
 def test_a_batch_read_again_counts_once() -> None:
