@@ -43,7 +43,7 @@ lint: setup ## ruff and mypy
 	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy musicbox producers streaming batch models infra tests
 
 bench: setup ## benchmarks (figures into BENCHMARKS.md by hand)
-	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b; done
+	@for b in replay stream train score; do echo "== bench/$$b.py"; $(VENV)/python -m bench.$$b || exit 1; done
 
 clean-state: down ## remove all local state under var/ except the jars (Kafka data, models, caches)
 	@find var -mindepth 1 -maxdepth 1 ! -name jars -exec rm -rf {} +

@@ -1,6 +1,6 @@
 """Replay benchmark: parse, parse + encode, full replay into the local broker, and a reference client.
 
-    .venv/bin/python bench/replay.py [--logs DIR] [--limit N] [--skip-kafka]
+    .venv/bin/python -m bench.replay [--logs DIR] [--limit N] [--skip-kafka]
 
 Default data: the generator's study-sample profile (64,746 users, 44 days, ~11.5 M events) in
 var/data/study-sample, generated first if missing (the generator's own rate is reported too).

@@ -1,6 +1,6 @@
 """Scoring benchmark: churn rows scored per second and day-close -> score latency at ~65 K users.
 
-    .venv/bin/python bench/score.py [--users 65000] [--family hist_gradient_boosting] [--events 100000]
+    .venv/bin/python -m bench.score [--users 65000] [--family hist_gradient_boosting] [--events 100000]
                                     [--active-users 20000] [--skip-floor]
 
 1. service: the pure scoring service in this process (decode + validate + predict + encode):

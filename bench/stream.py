@@ -1,6 +1,6 @@
 """Streaming feature job benchmark: sustained events/s, and day-close latency (tick -> rows written).
 
-    .venv/bin/python bench/stream.py [--logs DIR] [--latency-days N] [--latency-speed X]
+    .venv/bin/python -m bench.stream [--logs DIR] [--latency-days N] [--latency-speed X]
 
 1. Throughput: the logs are replayed at max speed into fresh bench topics, then
    `musicbox stream --available-now` reads them all; events/s = messages / wall time of the job
@@ -40,28 +40,33 @@ def _env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _isolated() -> Settings:
+def _isolated(topic_prefix: str | None = None) -> Settings:
+    """Fresh state under var/, and fresh topics (or those of `topic_prefix`, already filled)."""
     from infra.local.kafka_broker import ensure_topics
 
     base = Settings()
     var_dir = Path(tempfile.mkdtemp(prefix="bench-stream-", dir=base.var_dir))
     (var_dir / "jars").symlink_to(base.jars_dir)
-    settings = base.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:6]}.", "var_dir": var_dir})
+    prefix = topic_prefix or f"bench{uuid.uuid4().hex[:6]}."
+    settings = base.model_copy(update={"topic_prefix": prefix, "var_dir": var_dir})
     ensure_topics(settings)
     return settings
 
 
-def throughput(logs: Path) -> None:
-    settings = _isolated()
+def throughput(logs: Path, topics_from: str | None) -> None:
+    settings = _isolated(topics_from)
     env = _env(settings)
-    started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-m", "musicbox", "replay", "--logs", str(logs), "--max-speed", "--no-metrics"],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    print(f"replay into bench topics: {time.monotonic() - started:.1f} s")
+    if topics_from:
+        print(f"reading topics {topics_from}* as they are (filled by an earlier run)")
+    else:
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "musicbox", "replay", "--logs", str(logs), "--max-speed", "--no-metrics"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        print(f"replay into bench topics {settings.topic_prefix}*: {time.monotonic() - started:.1f} s")
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "musicbox", "stream", "--available-now", "--no-metrics"],
@@ -151,6 +156,11 @@ def main() -> int:
     parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
+        "--topics-from",
+        metavar="PREFIX",
+        help="throughput: read the topics of this prefix (a full replay of --logs) instead of replaying",
+    )
+    parser.add_argument(
         "--latency-days", type=int, default=10, help="days replayed live for the latency run (0: skip)"
     )
     parser.add_argument(
@@ -160,7 +170,7 @@ def main() -> int:
     if args.logs == DEFAULT_LOGS:
         generate_if_missing(args.logs)
     if not args.skip_throughput:
-        throughput(args.logs)
+        throughput(args.logs, args.topics_from)
     if args.latency_days:
         latency(args.logs, args.latency_days, args.latency_speed)
     return 0

@@ -1,6 +1,6 @@
 """Training benchmark at the study-sample scale (64,746 users, 44 days, ~11.5 M events).
 
-    .venv/bin/python bench/train.py [--logs var/data/study-sample] [--skip-features] [--one-row 200]
+    .venv/bin/python -m bench.train [--logs var/data/study-sample] [--skip-features] [--one-row 200]
 
 1. batch features: the events table (raw logs -> Parquet, in a fresh cache) and the Spark feature
    job for the study's snapshot, for the four snapshots train-churn uses, and for all 44 days.
