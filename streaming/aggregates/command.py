@@ -52,6 +52,7 @@ class _Tally:
         self.days: list[str] = []
         self.rows = 0
         self.busy_s = 0.0
+        self.stage_s: Counter[str] = Counter()
 
     def __call__(self, report: BatchReport) -> None:
         self.metrics.record(report)
@@ -63,6 +64,7 @@ class _Tally:
         self.days += report.closed_days
         self.rows += report.feature_rows
         self.busy_s += report.duration_s
+        self.stage_s.update(report.stage_s)
         closed = (
             f", closed {', '.join(report.closed_days)} ({report.feature_rows:,} rows)"
             if report.closed_days
@@ -147,5 +149,7 @@ def _print_summary(tally: _Tally, elapsed_s: float) -> None:
     table.add_row("days closed", f"{len(tally.days)} ({first_last})")
     table.add_row("feature rows", f"{tally.rows:,}")
     table.add_row("time", f"{elapsed_s:,.1f} s ({tally.busy_s:,.1f} s in batches)")
+    for stage, stage_s in tally.stage_s.most_common():
+        table.add_row(f"  {stage}", f"{stage_s:,.1f} s ({stage_s / max(tally.busy_s, 1e-9):.0%})")
     table.add_row("throughput", f"{tally.messages / max(elapsed_s, 1e-9):,.0f} messages/s")
     Console().print(table)

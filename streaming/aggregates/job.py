@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from pyspark.sql import DataFrame, SparkSession
@@ -50,6 +50,21 @@ class BatchReport:
     feature_rows: int
     duration_s: float
     progress: Progress
+    stage_s: dict[str, float] = field(default_factory=dict)  # where the batch's time went
+
+
+class Laps:
+    """Wall time between successive `lap(stage)` calls, summed per stage."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last = clock()
+        self.stage_s: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = self.clock()
+        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + now - self.last
+        self.last = now
 
 
 class FeatureBatchProcessor:
@@ -88,6 +103,7 @@ class FeatureBatchProcessor:
     ) -> BatchReport:
         bootstrap, dead_topic = self.settings.kafka_bootstrap, self.topics.dead_letters
         closed = previous.close.closed_through
+        laps = Laps()
 
         events = events_of(classified)
         if closed is not None:
@@ -97,9 +113,11 @@ class FeatureBatchProcessor:
             late = events.limit(0)
         rejects = rejects_of(classified).unionByName(late)
         counts = {r[REASON]: r["n"] for r in rejects.groupBy(REASON).agg(F.count("*").alias("n")).collect()}
+        laps.lap("read + classify")  # the first action reads Kafka and parses into the cache
         if counts:
             publish_dead_letters(rejects, bootstrap, dead_topic)
         late_events = counts.pop("late", 0)
+        laps.lap("dead letters")
 
         marks = [
             (f"{r['topic']}/{r['partition']}", r["tick_ms"], r["max_time_ms"], r["min_event_ms"])
@@ -107,8 +125,10 @@ class FeatureBatchProcessor:
         ]
         n_messages = classified.count()
         n_events = events.count()
+        laps.lap("marks + counts")
         if n_events:
             self.store.write_delta(daily_buckets(events), batch_id)
+        laps.lap("buckets")
 
         close = previous.close.observe(marks)
         due = days_to_close(close, self.partitions, self.settings.stream_allowed_lateness_s * 1000)
@@ -120,9 +140,11 @@ class FeatureBatchProcessor:
                 COMPUTED_AT_MS, F.lit(self.clock_ms()).cast("long")
             )
             self.feature_log.write_new(rows, due)
+            laps.lap("day close: features to the log")
             published = self.feature_log.read(spark, due)
             feature_rows = published.count()
             publish_features(published, bootstrap, self.topics.features)
+            laps.lap("day close: publish")
             close = replace(close, closed_through=due[-1])
             progress = replace(progress, close=close)
 
@@ -130,6 +152,7 @@ class FeatureBatchProcessor:
             keep_from = due[-1] - timedelta(days=LOOKBACK_D - 2)  # the next close needs D-28..D+1
             compacted = self.store.compact(spark, progress, batch_id, keep_from)
             progress = replace(progress, compacted_through=compacted)
+            laps.lap("compaction")
 
         progress = replace(
             progress,
@@ -139,6 +162,7 @@ class FeatureBatchProcessor:
         )
         self.store.save_progress(progress)
         self.store.collect_garbage(progress, previous)
+        laps.lap("progress")
         return BatchReport(
             batch_id=batch_id,
             messages=n_messages,
@@ -149,6 +173,7 @@ class FeatureBatchProcessor:
             feature_rows=feature_rows,
             duration_s=time.monotonic() - started,
             progress=progress,
+            stage_s=laps.stage_s,
         )
 
 
