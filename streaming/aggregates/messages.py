@@ -6,6 +6,10 @@ and a row that is neither a well-formed event nor a tick carries the reason it i
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -74,12 +78,52 @@ def rejects_of(classified: DataFrame) -> DataFrame:
     return classified.filter(F.col(REASON).isNotNull())
 
 
-def partition_marks(classified: DataFrame) -> DataFrame:
-    """Per (topic, partition): the latest tick day seen (as epoch ms of its start), the latest
-    event time, and the earliest event day: what the day-close rule needs. Small: collect it."""
-    good = classified.filter(F.col(REASON).isNull())
-    return good.groupBy("topic", "partition").agg(
-        F.max(F.when(F.col("type") == TICK, F.col("event_time_ms"))).alias("tick_ms"),
-        F.max(F.col("event_time_ms")).alias("max_time_ms"),
-        F.min(F.when(F.col("type") != TICK, F.col("event_time_ms"))).alias("min_event_ms"),
-    )
+DEAD_LETTER_REASONS = ("json", "type", "missing_field", "bad_uid", "date_mismatch")
+LATE = "late"
+Mark = tuple[str, int | None, int | None, int | None]  # partition, tick_ms, max_time_ms, min_event_ms
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    messages: int
+    events: int
+    dead_letters_by_reason: dict[str, int]  # reasons with at least one message, `late` included
+    marks: list[Mark]  # what the day-close rule needs, per partition that carried good rows
+
+
+def batch_metrics(partitions: Sequence[str], late: Column) -> list[Column]:
+    """Aggregates for `DataFrame.observe` on the classified batch, so that they are computed in
+    the same pass that buckets the events: messages, events, dead letters per reason, `late`
+    events (per the `late` condition), and per partition ("topic/partition") of `partitions`
+    its good rows, latest tick, latest event time and earliest event (not tick) time."""
+    reason, kind, time_ms = F.col(REASON), F.col("type"), F.col("event_time_ms")
+    good = reason.isNull()
+    is_tick = kind == TICK
+    event = good & ~is_tick
+    out = [
+        F.count(F.lit(1)).alias("messages"),
+        F.count(F.when(event, 1)).alias("events"),
+        F.count(F.when(event & late, 1)).alias(LATE),
+    ]
+    out += [F.count(F.when(reason == r, 1)).alias(r) for r in DEAD_LETTER_REASONS]
+    for i, part in enumerate(partitions):
+        topic, number = part.rsplit("/", 1)
+        here = good & (F.col("topic") == topic) & (F.col("partition") == int(number))
+        out += [
+            F.count(F.when(here, 1)).alias(f"p{i}_rows"),
+            F.max(F.when(here & is_tick, time_ms)).alias(f"p{i}_tick_ms"),
+            F.max(F.when(here, time_ms)).alias(f"p{i}_max_time_ms"),
+            F.min(F.when(here & ~is_tick, time_ms)).alias(f"p{i}_min_event_ms"),
+        ]
+    return out
+
+
+def read_batch_metrics(values: Mapping[str, Any], partitions: Sequence[str]) -> BatchCounts:
+    """The observed values of `batch_metrics` -> counts and day-close marks."""
+    dead = {r: int(values[r]) for r in (*DEAD_LETTER_REASONS, LATE) if values[r]}
+    marks = [
+        (part, values[f"p{i}_tick_ms"], values[f"p{i}_max_time_ms"], values[f"p{i}_min_event_ms"])
+        for i, part in enumerate(partitions)
+        if values[f"p{i}_rows"]
+    ]
+    return BatchCounts(int(values["messages"]), int(values["events"]), dead, marks)
