@@ -79,4 +79,4 @@ def test_observed_metrics_count_every_message_once(spark: SparkSession, tmp_path
     ]  # searches/0 carried nothing: no mark
     # The buckets written in the same pass hold the 5 events.
     written = spark.read.parquet(str(tmp_path / "buckets"))
-    assert written.agg(F.sum("plays") + F.sum("downloads")).first()[0] == 5
+    assert written.agg(F.sum("plays") + F.sum("downloads")).collect()[0][0] == 5
