@@ -24,6 +24,7 @@ from musicbox.rawlogs import ReadStats, group_by_day, select_logs
 from musicbox.settings import Settings
 from musicbox.topics import Topics
 from producers.replay.core import Replay, ReplayCounts
+from producers.replay.errors import ReplayError
 from producers.replay.metrics import ReplayMetrics
 from producers.replay.pacing import Pacer
 from producers.replay.sink import KafkaSink
@@ -90,6 +91,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_metrics:
         serve(registry, settings.metrics_host, settings.replay_metrics_port)
     sink = KafkaSink(settings.kafka_bootstrap, on_wait=lambda msg: console.print(f"[yellow]{msg}"))
+    topics = Topics(settings.topic_prefix)
+    try:
+        sink.require_topics([*topics.events, topics.dead_letters])
+    except ReplayError:
+        sink.close()
+        raise
     pacer = Pacer(None if args.max_speed else args.speed)
     columns = (
         TextColumn("replay {task.fields[day]}"),
@@ -105,7 +112,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             task = progress.add_task("replay", total=len(days), day="-", acked="0", rate="-")
             replay = Replay(
                 sink,
-                Topics(settings.topic_prefix),
+                topics,
                 pacer,
                 state=state,
                 observer=_Progress(progress, task, metrics),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -94,6 +94,7 @@ class KafkaSink:
                 (on_wait or log.warning)(f"waiting for Kafka at {bootstrap} (is it up? `musicbox up`)")
                 time.sleep(2.0)
         self._failures: list[BaseException] = []
+        self._bootstrap = bootstrap
 
     def _failed(self, exc: BaseException) -> None:
         self._failures.append(exc)
@@ -109,6 +110,22 @@ class KafkaSink:
             raise NotAcknowledgedError(
                 f"Kafka did not acknowledge {len(failures)} messages (first: {failures[0]!r}); "
                 "nothing after the last checkpoint counts as sent: fix the broker, then `--resume`"
+            )
+
+    def require_topics(self, topics: Iterable[str]) -> None:
+        """Fail at once, and clearly, when a topic is missing (the producer would otherwise log
+        "not found in cluster metadata" ten times a second for a minute before giving up)."""
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        try:
+            missing = sorted(set(topics) - consumer.topics())
+        finally:
+            consumer.close()
+        if missing:
+            raise ReplayError(
+                f"topics {', '.join(missing)} do not exist: `musicbox up` creates the topics of the "
+                "configured MUSICBOX_TOPIC_PREFIX (run it with the same prefix)"
             )
 
     def partitions_for(self, topic: str) -> list[int]:

@@ -146,3 +146,17 @@ def test_kill_9_mid_replay_then_resume_loses_nothing(isolated: Settings, week_of
             by_id[v["event_id"]].add(json.dumps(v, sort_keys=True))
     assert all(len(variants) == 1 for variants in by_id.values())
     assert len({v["source"] for v in values if "stage" in v}) == dead
+
+
+def test_missing_topics_fail_at_once_with_what_to_do(stack: Settings, week_of_logs: Path) -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "musicbox", "replay", "--logs", str(week_of_logs), "--no-metrics"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_of(stack.model_copy(update={"topic_prefix": "nosuchprefix."})),
+    )
+    assert done.returncode != 0
+    assert "nosuchprefix.plays" in done.stdout + done.stderr and "musicbox up" in done.stdout + done.stderr
+    assert time.monotonic() - started < 30  # not after the producer's one-minute metadata wait
