@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -269,7 +270,12 @@ def test_a_restarted_worker_recovers_its_ratings_from_the_changelog(
     )
     log.write_text("")
     summary = finish(start_worker(s, log, "--stop-when-idle-s", "5"), log)
-    assert f"events: tick {2 * s.partitions};" in summary  # run 2 read no play again: it recovered them
+    # Run 2 read no play again (it recovered them from the changelog) and every tick, some
+    # maybe twice: a rebalance while it joins re-reads from the last commit, which is harmless
+    # (closes are driven by state); seen once, in a fresh-clone run of the whole suite.
+    events_line = next(line for line in summary.splitlines() if line.startswith("events:"))
+    ticks = re.search(r"tick (\d+)", events_line)
+    assert "play" not in events_line and ticks and int(ticks.group(1)) >= 2 * s.partitions, summary
     recs = {v["uid"]: v for v in values(s, t.recommendations)}
     assert sorted(recs) == [1, 2, 3, 4, 5], summary
     for uid, rec in recs.items():
