@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
-from pyspark.sql import DataFrame, Observation, SparkSession
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from musicbox.features import COMPUTED_AT_MS, LOOKBACK_D
@@ -114,10 +116,11 @@ class FeatureBatchProcessor:
         classified = classify(batch, self.settings.topic_prefix)
         late = F.col("event_time_ms") < day_end_ms(closed) if closed is not None else F.lit(False)
         observation = Observation(f"musicbox-stream-batch-{batch_id}")
-        observed = classified.observe(observation, *batch_metrics(self.partitions, late))
+        metrics = batch_metrics(self.partitions, late)
+        observed = classified.observe(observation, *metrics)
         # Always written, empty too: the observed metrics come with this one action.
         self.store.write_delta(daily_buckets(events_of(observed)), batch_id)
-        counts = read_batch_metrics(observation.get, self.partitions)
+        counts = read_batch_metrics(_observed(observation, classified, metrics), self.partitions)
         laps.lap("read + classify + buckets")
         if counts.dead_letters_by_reason:
             late_rows = events_of(classified).filter(late).withColumn(REASON, F.lit(LATE))
@@ -171,6 +174,17 @@ class FeatureBatchProcessor:
             progress=progress,
             stage_s=laps.stage_s,
         )
+
+
+def _observed(observation: Observation, classified: DataFrame, metrics: list[Column]) -> dict[str, Any]:
+    """The observed metrics; computed again (a second read of the batch) when Spark has none to
+    give: on an empty micro-batch (the first one of a live query started on empty topics),
+    `Observation.get` fails an assertion in `PythonSQLUtils.toPyRow` (pyspark 4.2.0)."""
+    try:
+        return observation.get
+    except Py4JJavaError:
+        log.warning("no observed metrics for this micro-batch: counting it with a second read")
+        return classified.agg(*metrics).collect()[0].asDict()
 
 
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
