@@ -53,11 +53,13 @@ def worker_settings(isolated: Settings) -> Iterator[Settings]:
         admin.close()
 
 
-def start_worker(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
+def start_worker(
+    settings: Settings, log: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     out = open(log, "a")  # noqa: SIM115 - the child writes to it until it ends
     return subprocess.Popen(
         [sys.executable, "-m", "musicbox", "worker", *args],
-        env=env_of(settings, **FAST),
+        env=env_of(settings, **FAST, **(env or {})),
         stdout=out,
         stderr=subprocess.STDOUT,
     )
@@ -183,7 +185,9 @@ def test_kill_9_mid_stream_and_restart_loses_no_score(worker_settings: Settings,
         s, [r for n, day in enumerate(days[:4]) for r in rows(s, day, users, bots=frozenset({bot}), c=n + 1)]
     )
     log = tmp_path / "worker.log"
-    proc = start_worker(s, log)
+    # Small batches, so that the first published score comes long before the last one (with the
+    # default 5,000 rows the 1,596 waiting rows were one batch: nothing was left to kill).
+    proc = start_worker(s, log, env={"MUSICBOX_WORKER_BATCH_ROWS": "50"})
     try:
         wait_for_first_record(s, t.churn_scores, log)
     finally:
