@@ -152,18 +152,21 @@ def _reset_topics(settings: Settings) -> None:
     from kafka.errors import KafkaError
 
     from infra.local.kafka_broker import ensure_topics
-    from streaming.scoring.app import TABLES, app_id, changelog_topic
+    from streaming.scoring.app import TABLES, app_id, changelog_topic, features_group
 
     worker = app_id(settings.topic_prefix)
+    groups = [worker, features_group(worker)]
     ours = set(Topics(settings.topic_prefix).all()) | {changelog_topic(worker, t) for t in TABLES}
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         existing = [t for t in admin.list_topics() if t in ours]
         if existing:
             admin.delete_topics(existing)
-        if worker in {g["group_id"] for g in admin.list_groups()}:
+        listed = {found["group_id"] for found in admin.list_groups()}
+        stale = [g for g in groups if g in listed]
+        if stale:
             with contextlib.suppress(KafkaError):  # a group with members left is refused: it expires
-                admin.delete_groups([worker])
+                admin.delete_groups(stale)
     finally:
         admin.close()
     deadline = time.monotonic() + 60

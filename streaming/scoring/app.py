@@ -1,10 +1,14 @@
-"""The Faust app of the worker: input topics, changelog-backed tables, agents and timers.
+"""The worker process: the Faust app (event topics, changelog-backed tables, agents, timers) and,
+in the same event loop, the batch reader of the feature topic.
 
-The agents are a few lines each: take a batch (`take_events`), hand it to a flow, which does
-the work without Faust. Concurrency 1 per agent (faust-streaming #606: with more, an offset
-can be committed past a message still in flight). A batch is acknowledged only after its flow
-returned; a flow that fails is retried, and one that keeps failing ends the process without
-committing (Faust acknowledges a batch whose handler raised, which would skip it).
+Two inputs, two readers. Plays and downloads go through Faust agents: take a batch
+(`take_events`), hand it to `EventFlow`; their state is in Faust tables. Feature rows go through
+`FeatureReader` (a plain aiokafka batch consumer: Faust's per-message path was 7x slower than the
+scoring itself) to `FeatureFlow`; its live-quality state is a `ChangelogStore` with the same
+co-partitioning and recovery as a table. Concurrency 1 per agent (faust-streaming #606: with more,
+an offset can be committed past a message still in flight). A batch is acknowledged only after
+its flow returned; a flow that fails is retried, and one that keeps failing ends the process
+without committing (Faust acknowledges a batch whose handler raised, which would skip it).
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import faust
 from models.registry import LoadedAls, LoadedChurn
 from musicbox.settings import Settings
 from musicbox.topics import Topics
+from streaming.scoring.changelog import ChangelogStore
 from streaming.scoring.event_flow import EventFlow
 from streaming.scoring.feature_flow import FeatureFlow
+from streaming.scoring.feature_reader import FeatureReader
 from streaming.scoring.messages import Incoming
 from streaming.scoring.metrics import WorkerMetrics
 from streaming.scoring.quality import LiveQuality
@@ -38,8 +44,10 @@ from streaming.scoring.ticks import TickLedger
 
 log = logging.getLogger(__name__)
 
-# Table name -> the input it is co-partitioned with ("features" or "events").
+# State store -> the input it is co-partitioned with ("features" or "events"). The stores of the
+# events are Faust tables; "quality" is the feature reader's own `ChangelogStore`.
 TABLES = {"quality": "features", "open-days": "events", "recent-ratings": "events", "ticks": "events"}
+FAUST_TABLES = tuple(name for name, source in TABLES.items() if source == "events")
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 PRODUCER_BUFFER_MESSAGES = 100_000  # table writes Faust may hold before it slows the inputs
 EXIT_FAILED_BATCH = 70  # EX_SOFTWARE: the uncommitted batch is read again by the next run
@@ -49,6 +57,11 @@ def app_id(topic_prefix: str) -> str:
     """`musicbox.` -> `musicbox-worker`: the consumer group and the prefix of the changelog topics."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", topic_prefix).strip("-") or "musicbox"
     return f"{stem}-worker"
+
+
+def features_group(app: str) -> str:
+    """The consumer group of the feature reader (Faust's own group is the app id)."""
+    return f"{app}-features"
 
 
 def changelog_topic(app: str, table: str) -> str:
@@ -108,7 +121,8 @@ class WorkerApp:
     app: faust.App
     features: FeatureFlow
     events: EventFlow
-    tables: dict[str, Any]
+    reader: FeatureReader
+    tables: dict[str, Any]  # every state store by name (each has `.data`)
     deps: Dependencies
     last_input_s: float = field(default_factory=time.monotonic)
     busy: int = 0  # batches being handled
@@ -130,9 +144,9 @@ class WorkerApp:
             self.touch()
 
     def recovered(self) -> bool:
-        """True once Faust has rebuilt the tables from their changelogs."""
+        """True once Faust has rebuilt the tables and the reader its store from their changelogs."""
         recovery = getattr(self.app.tables, "recovery", None)
-        return recovery is None or recovery.completed.is_set()
+        return (recovery is None or recovery.completed.is_set()) and self.reader.ready
 
 
 def incoming(event: Any) -> Incoming:
@@ -178,14 +192,16 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
         producer_linger=0.005,
         producer_max_batch_size=512 * 1024,
     )
-    tables = {
+    tables: dict[str, Any] = {
         name: app.Table(name, default=None, partitions=layout.of_table(name), key_type=str, value_type=None)
-        for name in TABLES
+        for name in FAUST_TABLES
     }
     stores = {name: TableStore(table) for name, table in tables.items()}
+    quality = ChangelogStore(changelog_topic(app.conf.id, "quality"), deps.sink)
+    tables["quality"] = quality
     features = FeatureFlow(
         ScoringService(lambda: deps.churn.served, deps.clock_ms),
-        LiveQuality(stores["quality"], settings.label_window_d),
+        LiveQuality(quality, settings.label_window_d),
         deps.sink,
         topics,
         deps.metrics,
@@ -198,17 +214,26 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
         topics,
         deps.metrics,
     )
-    worker = WorkerApp(app, features, events, tables, deps)
     rows, wait_s = settings.worker_batch_rows, settings.worker_batch_wait_s
 
-    @app.agent(
-        app.topic(topics.features, key_serializer="raw", value_serializer="raw"),
-        name="score-features",
-        concurrency=1,
+    async def score(batch: list[Incoming]) -> None:
+        await features.handle(batch)
+        await quality.flush()
+
+    reader = FeatureReader(
+        settings.kafka_bootstrap,
+        topics.features,
+        features_group(app.conf.id),
+        quality,
+        lambda batch: worker.handle(partial(score, batch)),
+        rows,
+        wait_s,
     )
-    async def score_features(stream: Any) -> None:
-        async for batch in stream.take_events(rows, within=wait_s):
-            await worker.handle(partial(features.handle, [incoming(e) for e in batch]))
+    worker = WorkerApp(app, features, events, reader, tables, deps)
+
+    @app.task
+    async def read_features() -> None:
+        await reader.run()
 
     def events_agent(event_type: str, topic: str) -> None:
         async def follow(stream: Any) -> None:
@@ -238,7 +263,8 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
             observe_state(worker, deps.metrics)
 
     @app.on_before_shutdown.connect
-    async def stop_sink(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def stop_outputs(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await reader.stop()
         stop = getattr(deps.sink, "stop", None)
         if stop is not None:
             await stop()
@@ -250,6 +276,8 @@ def observe_state(worker: WorkerApp, metrics: WorkerMetrics) -> None:
     """Table sizes and, per input partition, the messages not read yet."""
     for name, table in worker.tables.items():
         metrics.table_keys.labels(name).set(len(table.data))
+    for partition, lag in worker.reader.lag().items():
+        metrics.consumer_lag.labels(worker.reader.topic, str(partition)).set(lag)
     app = worker.app
     try:
         assignment = app.consumer.assignment()

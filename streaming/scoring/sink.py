@@ -4,7 +4,8 @@
 input batch only after that: a crash in between re-reads the input and publishes again (at
 least once; outputs are idempotent by key and identity fields). Records are placed with the
 Java client's murmur2 partitioner, like the replay's and Spark's, so a uid lands on the same
-partition number in every topic. Batches are built directly (aiokafka's `create_batch`): one
+partition number in every topic; `publish_at` places each record itself (a changelog write goes
+to the partition of the input it came from). Batches are built directly (aiokafka's `create_batch`): one
 future per batch instead of one per record, which is most of the cost of sending in Python.
 """
 
@@ -16,11 +17,16 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 Record = tuple[bytes | None, bytes]  # (key, value)
+Placed = tuple[int, bytes, bytes | None]  # (partition, key, value): a changelog write, None deletes
+_ByPartition = dict[int, list[tuple[bytes | None, bytes | None]]]
 
 
 class Sink(Protocol):
     async def publish(self, topic: str, records: Sequence[Record]) -> None:
         """Send `records` and return once every one is acknowledged."""
+
+    async def publish_at(self, topic: str, records: Sequence[Placed]) -> None:
+        """Send each record to the partition it names; return once every one is acknowledged."""
 
 
 class ListSink:
@@ -28,9 +34,13 @@ class ListSink:
 
     def __init__(self) -> None:
         self.records: dict[str, list[Record]] = defaultdict(list)
+        self.placed: dict[str, list[Placed]] = defaultdict(list)
 
     async def publish(self, topic: str, records: Sequence[Record]) -> None:
         self.records[topic].extend(records)
+
+    async def publish_at(self, topic: str, records: Sequence[Placed]) -> None:
+        self.placed[topic].extend(records)
 
 
 class KafkaSink:
@@ -76,9 +86,22 @@ class KafkaSink:
         if self._producer is None:
             await self.start()
         partitions = await self._partitions_of(topic)
-        by_partition: dict[int, list[Record]] = defaultdict(list)
+        by_partition: _ByPartition = defaultdict(list)
         for key, value in records:
             by_partition[DefaultPartitioner()(key, partitions, partitions)].append((key, value))
+        await self._send(topic, by_partition)
+
+    async def publish_at(self, topic: str, records: Sequence[Placed]) -> None:
+        if not records:
+            return
+        if self._producer is None:
+            await self.start()
+        by_partition: _ByPartition = defaultdict(list)
+        for partition, key, value in records:
+            by_partition[partition].append((key, value))
+        await self._send(topic, by_partition)
+
+    async def _send(self, topic: str, by_partition: _ByPartition) -> None:
         futures = []
         for partition, part in by_partition.items():
             batch = self._producer.create_batch()

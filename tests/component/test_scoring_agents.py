@@ -1,4 +1,5 @@
-"""The worker's Faust agents in Faust's test context: memory tables, a list sink, no broker."""
+"""The worker's inputs without a broker: the Faust agents in Faust's test context (memory tables),
+the feature reader's batch handling, a list sink."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 from models.registry import current_version, load_als, load_churn
 from musicbox.settings import Settings
 from musicbox.topics import Topics
-from streaming.scoring.app import Dependencies, Layout, WorkerApp, build_app
+from streaming.scoring.app import Dependencies, Layout, WorkerApp, app_id, build_app, changelog_topic
+from streaming.scoring.messages import Incoming
 from streaming.scoring.reload import ModelReloader
 from streaming.scoring.sink import ListSink
 from tests.unit.test_scoring_fixtures import (
@@ -60,21 +62,16 @@ def run(coro) -> None:
     asyncio.get_event_loop().run_until_complete(asyncio.wait_for(coro, timeout=60))
 
 
-def test_feature_agent_scores_and_keeps_pending_scores_in_its_table(worker) -> None:
+def test_feature_batches_are_scored_and_their_pending_scores_go_to_the_changelog(worker) -> None:
     w, sink = worker
-    agent = w.app.agents["score-features"]
-
-    async def feed() -> None:
-        async with agent.test_context() as ctx:
-            for uid in (1, 2, 3):
-                await ctx.put(
-                    encoded(feature_row(uid, "2017-04-05")), key=str(uid).encode(), partition=uid % 2
-                )
-            await ctx.put(encoded(feature_row(4, "2017-04-05", bot=True)), key=b"4", partition=0)
-            await ctx.put(b"garbage", key=b"5", partition=1)
-            await asyncio.sleep(0.3)  # the last take() batch closes after worker_batch_wait_s
-
-    run(feed())
+    batch = [
+        Incoming(T.features, uid % 2, 10 + uid, encoded(feature_row(uid, "2017-04-05"))) for uid in (1, 2, 3)
+    ]
+    batch += [
+        Incoming(T.features, 0, 20, encoded(feature_row(4, "2017-04-05", bot=True))),
+        Incoming(T.features, 1, 21, b"garbage"),
+    ]
+    run(w.reader.handle(batch))  # what the reader does with each fetched batch, before committing it
     scores = [json.loads(v) for _, v in sink.records[T.churn_scores]]
     assert sorted(s["uid"] for s in scores) == [1, 2, 3]  # the bot is counted, not scored
     assert all(s["model_version"] == w.deps.churn.version for s in scores)
@@ -83,6 +80,12 @@ def test_feature_agent_scores_and_keeps_pending_scores_in_its_table(worker) -> N
     pending = {k: v for k, v in w.tables["quality"].data.items() if k.startswith("s|")}
     assert sorted(uid for v in pending.values() for uid in v["u"]) == [1, 2, 3]
     assert {k.split("|")[2] for k in pending} == {"0", "1"}  # kept per source partition
+    # Flushed to the changelog, each write at the partition of the input it came from.
+    changelog = sink.placed[changelog_topic(app_id(PREFIX), "quality")]
+    assert {json.loads(key): p for p, key, _ in changelog if json.loads(key).startswith("s|")} == {
+        key: int(key.split("|")[2]) for key in pending
+    }
+    assert w.tables["quality"].pending == 0
 
 
 def test_event_agents_fold_ratings_and_recommend_at_the_tick(worker) -> None:

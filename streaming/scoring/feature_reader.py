@@ -1,0 +1,202 @@
+"""The churn side's input: `musicbox.features` read in batches by a plain aiokafka consumer.
+
+Why not a Faust agent: Faust hands a stream one message at a time (an event object, an ack, a
+queue hop each), which capped the worker at ~7 K messages/s on this machine while aiokafka's
+`getmany` underneath delivers 400 K (BENCHMARKS.md, robinhood/faust#563). The recommendation
+side stays on Faust (its tables, its changelogs); this reader runs in the same process and event
+loop, in its own consumer group (`<app id>-features`).
+
+At least once, without loss: a batch is handed to `handle` (score, publish, record live quality,
+flush the quality changelog, each awaited until Kafka acknowledged it), and only then are its
+offsets committed. A crash anywhere before re-reads the batch; the outputs are idempotent by
+(uid, as_of, model_version). A commit refused because the group rebalanced meanwhile is logged:
+the new owner of the partition reads the batch again.
+
+State: the live-quality store is co-partitioned with the features topic. When the group assigns
+this worker partitions it did not hold, their keys are rebuilt from the changelog before any of
+their input is handled; partitions it lost are forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+from aiokafka.abc import ConsumerRebalanceListener
+
+from streaming.scoring.changelog import ChangelogStore
+from streaming.scoring.messages import Incoming
+
+log = logging.getLogger(__name__)
+
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
+SESSION_TIMEOUT_MS = 10_000  # a killed worker's partitions move on after 10 s (as the Faust side)
+RESTORE_TIMEOUT_S = 300.0
+
+
+async def read_changelog(
+    bootstrap: str, topic: str, partitions: Collection[int], timeout_s: float = RESTORE_TIMEOUT_S
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    """Every record of `partitions` of `topic`, from the beginning to the end it has now."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[tuple[int, bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + timeout_s
+        todo = set(tps)
+        while todo:
+            for tp in list(todo):
+                if await consumer.position(tp) >= end[tp]:
+                    todo.discard(tp)
+            if not todo:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"restoring {topic} took more than {timeout_s:.0f} s")
+            got = await consumer.getmany(*todo, timeout_ms=500)
+            for tp, messages in got.items():
+                records += [(tp.partition, m.key, m.value) for m in messages if m.offset < end[tp]]
+        return records
+    finally:
+        await consumer.stop()
+
+
+class FeatureReader:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group_id: str,
+        store: ChangelogStore,
+        handle: Callable[[list[Incoming]], Awaitable[None]],
+        batch_rows: int,
+        batch_wait_s: float,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.group_id = group_id
+        self.store = store
+        self.handle = handle
+        self.batch_rows = batch_rows
+        self.batch_wait_ms = max(1, int(batch_wait_s * 1000))
+        self.consumer: Any = None
+        self.owned: set[int] = set()  # partitions whose state is loaded
+        self.ready = False  # True once the first assignment's state is restored
+        self.position: dict[int, int] = {}  # next offset to read, per partition handled
+        self._settled = asyncio.Event()  # set while no rebalance is under way
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.batch_rows,
+            fetch_max_bytes=FETCH_MAX_BYTES,
+            max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=2_000,
+        )
+        self.consumer.subscribe([self.topic], listener=_Listener(self))
+        await self.consumer.start()
+        try:
+            while not self._stopping.is_set():
+                got = await self.consumer.getmany(timeout_ms=self.batch_wait_ms, max_records=self.batch_rows)
+                # aiokafka may hand out records of new partitions while their state is still being
+                # restored (seen: the first batch came before `assigned` ended): wait for it.
+                await self._settled.wait()
+                batch = [
+                    Incoming(tp.topic, tp.partition, m.offset, m.value)
+                    for tp, messages in got.items()
+                    for m in messages
+                    if tp.partition in self.owned  # lost in a rebalance since: its new owner reads it
+                ]
+                if batch:
+                    await self.handle(batch)
+                    await self._commit(batch)
+        finally:
+            await self.consumer.stop()
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """End after the batch in hand (handled and committed) and leave the group."""
+        self._stopping.set()
+        if self.consumer is not None:
+            await self._stopped.wait()
+
+    async def _commit(self, batch: list[Incoming]) -> None:
+        from aiokafka import TopicPartition
+        from aiokafka.errors import CommitFailedError, IllegalStateError
+
+        offsets: dict[int, int] = {}
+        for m in batch:
+            offsets[m.partition] = max(offsets.get(m.partition, -1), m.offset + 1)
+        self.position.update(offsets)
+        try:
+            await self.consumer.commit({TopicPartition(self.topic, p): o for p, o in offsets.items()})
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("offsets of a handled batch not committed (%s): its new owner reads it again", exc)
+
+    def revoked(self) -> None:
+        """A rebalance begins: hold the next batch until the new assignment's state is in place."""
+        self._settled.clear()
+
+    async def assigned(self, partitions: Collection[int]) -> None:
+        """Load the state of partitions gained, forget that of partitions lost."""
+        now = set(partitions)
+        lost, gained = self.owned - now, now - self.owned
+        dropped = self.store.drop(lost) if lost else 0
+        if gained:
+            records = await read_changelog(self.bootstrap, self.store.topic, gained)
+            self.store.load(records)
+        self.owned = now
+        for p in lost:
+            self.position.pop(p, None)
+        self.ready = True
+        self._settled.set()
+        log.info(
+            "features partitions %s: restored %s (%d keys held), dropped %s (%d keys)",
+            sorted(now), sorted(gained), len(self.store), sorted(lost), dropped,
+        )  # fmt: skip
+
+    def lag(self) -> dict[int, int]:
+        """Messages not handled yet, per assigned partition whose end is known."""
+        from aiokafka import TopicPartition
+
+        if self.consumer is None:
+            return {}
+        out = {}
+        for p in sorted(self.owned):
+            highwater = self.consumer.highwater(TopicPartition(self.topic, p))
+            if highwater is not None and p in self.position:
+                out[p] = max(0, highwater - self.position[p])
+        return out
+
+
+class _Listener(ConsumerRebalanceListener):
+    """aiokafka's rebalance callbacks."""
+
+    def __init__(self, reader: FeatureReader) -> None:
+        self.reader = reader
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # The batch in hand still commits (or fails to, harmlessly); state is settled on assignment.
+        self.reader.revoked()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.reader.assigned([tp.partition for tp in assigned])
