@@ -6,6 +6,8 @@ type of each name is decided here, so a renamed or added field cannot drift out 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pyspark.sql.types import (
     BooleanType,
     DataType,
@@ -64,9 +66,20 @@ def _event_type(name: str) -> DataType:
     return StringType()
 
 
-def event_value_schema() -> StructType:
-    """The schema of one event topic message value (play, download, search or tick), all nullable."""
-    return StructType([StructField(name, _event_type(name), nullable=True) for name in event_field_names()])
+def event_value_schema(fields: Iterable[str] | None = None) -> StructType:
+    """The schema of one event topic message value (play, download, search or tick), all nullable.
+
+    With `fields`, only those (in contract order): `from_json` then skips the other fields of a
+    message instead of converting them (the streaming job parses only what it uses).
+    """
+    names = event_field_names()
+    if fields is not None:
+        wanted = set(fields)
+        unknown = wanted - set(names)
+        if unknown:
+            raise ValueError(f"not event value fields: {sorted(unknown)}")
+        names = tuple(n for n in names if n in wanted)
+    return StructType([StructField(name, _event_type(name), nullable=True) for name in names])
 
 
 def feature_row_schema(*, with_label: bool = False) -> StructType:

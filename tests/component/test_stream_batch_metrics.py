@@ -16,7 +16,13 @@ from musicbox.events import Event, Tick, day_start_ms
 from musicbox.settings import Settings
 from musicbox.spark import build_spark
 from streaming.aggregates.buckets import daily_buckets
-from streaming.aggregates.messages import batch_metrics, classify, events_of, read_batch_metrics
+from streaming.aggregates.messages import (
+    PARSED_FIELDS,
+    batch_metrics,
+    classify,
+    events_of,
+    read_batch_metrics,
+)
 
 P = "t."
 PARTITIONS = [f"{P}plays/0", f"{P}plays/1", f"{P}downloads/0", f"{P}searches/0"]
@@ -94,3 +100,31 @@ def test_an_empty_batch_still_gives_its_counts(spark: SparkSession, tmp_path: Pa
     daily_buckets(events_of(observed)).write.parquet(str(tmp_path / "buckets"))
     counts = read_batch_metrics(_observed(observation, classified, metrics), PARTITIONS)
     assert (counts.messages, counts.events, counts.dead_letters_by_reason, counts.marks) == (0, 0, {}, [])
+
+
+def _with(**fields: object) -> bytes:
+    """A good play of uid 9 with 30 play seconds, some fields replaced."""
+    return json.dumps({**json.loads(play(9)), "play_time_s": 30, **fields}).encode()
+
+
+# (value, reason, play_time_s after parsing): the job checks the fields it uses, only those.
+PARSE_CASES = [
+    (_with(), None, 30),  # the good play
+    (_with(song_id="abc"), None, 30),  # an unused field of the wrong type: ignored
+    (_with(song_name={"nested": [1, 2]}), None, 30),  # an unused field holding any JSON: ignored
+    (_with(play_time_s="abc"), None, None),  # a used field of the wrong type: null, still an event
+    (_with(uid="9"), "missing_field", 30),  # a required field of the wrong type: missing (others kept)
+    (_with()[:-1] + b', "song_name": }', "json", None),  # broken JSON, if only in an unused field
+]
+
+
+def test_only_the_fields_the_job_uses_are_parsed_and_checked(spark: SparkSession) -> None:
+    rows = [(f"{P}plays", 0, offset, value) for offset, (value, *_) in enumerate(PARSE_CASES)]
+    batch = spark.createDataFrame(rows, "topic string, partition int, offset long, value binary")
+    classified = classify(batch, P)
+    assert not {"song_id", "song_name", "singer", "query", "paid"} & set(classified.columns)
+    got = [
+        (r["reason"], r["play_time_s"])
+        for r in classified.orderBy("offset").select(*PARSED_FIELDS, "reason").collect()
+    ]
+    assert got == [(reason, seconds) for _, reason, seconds in PARSE_CASES]
