@@ -30,7 +30,7 @@ from musicbox.settings import Settings
 from musicbox.topics import Topics
 from streaming.scoring.changelog import ChangelogStore
 from streaming.scoring.event_flow import EventFlow
-from streaming.scoring.feature_flow import FeatureFlow
+from streaming.scoring.feature_flow import FeatureFlow, Prepared
 from streaming.scoring.feature_reader import FeatureReader
 from streaming.scoring.messages import Incoming
 from streaming.scoring.metrics import WorkerMetrics
@@ -216,8 +216,8 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
     )
     rows, wait_s = settings.worker_batch_rows, settings.worker_batch_wait_s
 
-    async def score(batch: list[Incoming]) -> None:
-        await features.handle(batch)
+    async def score(batch: list[Incoming], prepared: Prepared) -> None:
+        await features.handle(batch, prepared)
         await quality.flush()
 
     reader = FeatureReader(
@@ -225,7 +225,8 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
         topics.features,
         features_group(app.conf.id),
         quality,
-        lambda batch: worker.handle(partial(score, batch)),
+        features.prepare,
+        lambda batch, prepared: worker.handle(partial(score, batch, prepared)),
         rows,
         wait_s,
     )

@@ -9,21 +9,29 @@ the outputs' identity fields make harmless.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from musicbox.features import AS_OF, COMPUTED_AT_MS, UID
 from musicbox.topics import Topics
-from streaming.scoring.messages import POSITION, Incoming, dead_letter, encode, feature_frame
-from streaming.scoring.metrics import WorkerMetrics
+from streaming.scoring.messages import POSITION, Incoming, Reject, dead_letter, encode, feature_frame
+from streaming.scoring.metrics import WorkerMetrics, observe_many
 from streaming.scoring.quality import LiveQuality, QualityReport
 from streaming.scoring.service import PROBABILITY, ScoringService
 from streaming.scoring.sink import Sink
+
+
+class Prepared(NamedTuple):
+    rows: pd.DataFrame
+    rejects: list[Reject]
+    decode_s: float
 
 
 @dataclass
@@ -58,10 +66,20 @@ class FeatureFlow:
         self.perf_s = perf_s
         self.counts = FeatureCounts()
 
-    async def handle(self, batch: Sequence[Incoming]) -> None:
+    def prepare(self, batch: Sequence[Incoming]) -> Prepared:
+        """Decode and validate a batch: pure CPU work, which the reader does for the next batch
+        while this one's model runs."""
         started = self.perf_s()
         rows, rejects = feature_frame([m.value for m in batch])
-        scored = self.service.score(rows)
+        return Prepared(rows, rejects, self.perf_s() - started)
+
+    async def handle(self, batch: Sequence[Incoming], prepared: Prepared | None = None) -> None:
+        prepared = prepared or self.prepare(batch)
+        started = self.perf_s() - prepared.decode_s  # the batch's time includes its decoding
+        rows, rejects = prepared.rows, prepared.rejects
+        # The model runs in a thread: scikit-learn's predictors release the GIL, so the event loop
+        # (the next batch's decoding, Kafka I/O, the recommendation side) goes on beside it.
+        scored = await asyncio.to_thread(self.service.score, rows)
         await self.sink.publish(self.topics.churn_scores, scored.messages())
         if rejects:
             letters = [
@@ -97,8 +115,7 @@ class FeatureFlow:
             m.batch_rows.observe(len(batch))
             m.batch_seconds.observe(self.perf_s() - started)
             computed = scored.scores[COMPUTED_AT_MS].to_numpy(dtype=np.float64)
-            for latency_s in (scored.scored_at_ms - computed[np.isfinite(computed)]) / 1000:
-                m.score_latency.observe(latency_s)
+            observe_many(m.score_latency, (scored.scored_at_ms - computed[np.isfinite(computed)]) / 1000)
             for report in resolution.reports:
                 m.quality(report)
             m.last_input.set_to_current_time()
@@ -128,7 +145,10 @@ class FeatureFlow:
         for (p, day), group in located(active).groupby(["_partition", AS_OF], sort=True):
             self.quality.record_active(int(p), int(group["_offset"].min()), str(day), group[UID].tolist())
         stamped = located(rows.loc[np.isfinite(rows[COMPUTED_AT_MS].to_numpy(dtype=np.float64))])
-        for p, group in stamped.sort_values("_offset").groupby("_partition", sort=True):
+        # Only the first row of each (partition, computed_at_ms, as_of) in offset order can move
+        # the marks (see LiveQuality.observe_writes): the rest repeat it.
+        firsts = stamped.sort_values("_offset").drop_duplicates(["_partition", COMPUTED_AT_MS, AS_OF])
+        for p, group in firsts.groupby("_partition", sort=True):
             marks = list(
                 zip(group[COMPUTED_AT_MS].astype(np.int64).tolist(), group[AS_OF].tolist(), strict=True)
             )

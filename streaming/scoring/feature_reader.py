@@ -8,9 +8,11 @@ loop, in its own consumer group (`<app id>-features`).
 
 At least once, without loss: a batch is handed to `handle` (score, publish, record live quality,
 flush the quality changelog, each awaited until Kafka acknowledged it), and only then are its
-offsets committed. A crash anywhere before re-reads the batch; the outputs are idempotent by
-(uid, as_of, model_version). A commit refused because the group rebalanced meanwhile is logged:
-the new owner of the partition reads the batch again.
+offsets committed. Batches are handled one at a time, in order; only the next batch's fetch and
+`prepare` (decoding) overlap the handling of the one before, so the model (in a thread, without
+the GIL) and the decoding use both cores. A crash anywhere before the commit re-reads the batch;
+the outputs are idempotent by (uid, as_of, model_version). A commit refused because the group
+rebalanced meanwhile is logged: the new owner of the partition reads the batch again.
 
 State: the live-quality store is co-partitioned with the features topic. When the group assigns
 this worker partitions it did not hold, their keys are rebuilt from the changelog before any of
@@ -36,6 +38,7 @@ FETCH_MAX_BYTES = 64 * 1024 * 1024
 PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
 SESSION_TIMEOUT_MS = 10_000  # a killed worker's partitions move on after 10 s (as the Faust side)
 RESTORE_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 60.0  # a batch in hand may be retrying (app.RETRY_DELAYS_S)
 
 
 async def read_changelog(
@@ -79,7 +82,8 @@ class FeatureReader:
         topic: str,
         group_id: str,
         store: ChangelogStore,
-        handle: Callable[[list[Incoming]], Awaitable[None]],
+        prepare: Callable[[list[Incoming]], Any],
+        handle: Callable[[list[Incoming], Any], Awaitable[None]],
         batch_rows: int,
         batch_wait_s: float,
     ) -> None:
@@ -87,6 +91,7 @@ class FeatureReader:
         self.topic = topic
         self.group_id = group_id
         self.store = store
+        self.prepare = prepare
         self.handle = handle
         self.batch_rows = batch_rows
         self.batch_wait_ms = max(1, int(batch_wait_s * 1000))
@@ -114,30 +119,50 @@ class FeatureReader:
         )
         self.consumer.subscribe([self.topic], listener=_Listener(self))
         await self.consumer.start()
+        in_hand: asyncio.Future[None] | None = None  # the previous batch, being handled and committed
         try:
             while not self._stopping.is_set():
                 got = await self.consumer.getmany(timeout_ms=self.batch_wait_ms, max_records=self.batch_rows)
                 # aiokafka may hand out records of new partitions while their state is still being
                 # restored (seen: the first batch came before `assigned` ended): wait for it.
-                await self._settled.wait()
+                while not self._settled.is_set() and not self._stopping.is_set():
+                    await asyncio.sleep(0.05)
+                if self._stopping.is_set():
+                    break  # these records are not committed: the next run reads them
                 batch = [
                     Incoming(tp.topic, tp.partition, m.offset, m.value)
                     for tp, messages in got.items()
                     for m in messages
                     if tp.partition in self.owned  # lost in a rebalance since: its new owner reads it
                 ]
+                prepared = self.prepare(batch) if batch else None
+                if in_hand is not None:
+                    await in_hand
+                    in_hand = None
                 if batch:
-                    await self.handle(batch)
-                    await self._commit(batch)
+                    in_hand = asyncio.ensure_future(self._handle_and_commit(batch, prepared))
+            if in_hand is not None:
+                await in_hand
         finally:
-            await self.consumer.stop()
-            self._stopped.set()
+            try:
+                if in_hand is not None and not in_hand.done():
+                    in_hand.cancel()  # cancelled from outside: not committed, the batch is read again
+                await self.consumer.stop()
+            finally:
+                self._stopped.set()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """End after the batch in hand (handled and committed) and leave the group."""
         self._stopping.set()
         if self.consumer is not None:
-            await self._stopped.wait()
+            try:
+                await asyncio.wait_for(self._stopped.wait(), timeout_s)
+            except TimeoutError:
+                log.warning("the feature reader did not stop in %.0f s: its batch is read again", timeout_s)
+
+    async def _handle_and_commit(self, batch: list[Incoming], prepared: Any) -> None:
+        await self.handle(batch, prepared)
+        await self._commit(batch)
 
     async def _commit(self, batch: list[Incoming]) -> None:
         from aiokafka import TopicPartition

@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -75,6 +76,79 @@ def _day_or_none(value: Any) -> str | None:
     return value if _is_day(value) else None
 
 
+class Columns(NamedTuple):
+    """The decoded fields of a batch's records, column-wise, before the checks of `feature_frame`."""
+
+    uid: np.ndarray  # int64; 0 where the uid is not an integer in [1, UID_MAX]
+    as_of: np.ndarray  # object: the day, or None where it is not a calendar day
+    numeric: np.ndarray  # (n, len(NUMERIC_FEATURES)) float64; NaN: null, missing or not a number
+    is_bot: np.ndarray  # bool; False where `is_bool` is
+    is_bool: np.ndarray  # bool: is_bot was a JSON boolean
+    device: list[str]  # the device, `unknown` when it is not a string
+    computed_at_ms: np.ndarray  # float64, NaN when unknown
+
+
+_ALL_FIELDS = itemgetter(UID, AS_OF, *NUMERIC_FEATURES, DEVICE, IS_BOT, COMPUTED_AT_MS)
+_N_NUMERIC = len(NUMERIC_FEATURES)
+
+
+def columns_fast(records: list[dict[str, Any]]) -> Columns | None:
+    """`columns` for the common batch, at C speed: every field present, uids plain ints, is_bot
+    booleans, days and devices strings (or a null device), numbers or nulls. None for any other
+    batch (the caller then uses `columns`); where it answers, it answers as `columns` (tested)."""
+    if not records:
+        return None
+    try:
+        fields = list(zip(*map(_ALL_FIELDS, records), strict=True))
+    except KeyError:
+        return None
+    uid_col, day_col, *numeric_cols, device_col, bot_col, computed_col = fields
+    if set(map(type, uid_col)) != {int} or set(map(type, bot_col)) != {bool}:
+        return None
+    if set(map(type, day_col)) != {str} or not set(map(type, device_col)) <= {str, type(None)}:
+        return None
+    try:
+        uids = np.array(uid_col, dtype=np.int64)
+        numeric = np.array(numeric_cols, dtype=np.float64).T
+        computed = np.array(computed_col, dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    days = {d: _day_or_none(d) for d in set(day_col)}
+    devices = {d: d if isinstance(d, str) else DEVICE_UNKNOWN for d in set(device_col)}
+    return Columns(
+        uid=np.where((uids >= 1) & (uids <= UID_MAX), uids, 0),
+        as_of=np.array(list(map(days.__getitem__, day_col)), dtype=object),
+        numeric=numeric.reshape(len(records), _N_NUMERIC),
+        is_bot=np.array(bot_col, dtype=bool),
+        is_bool=np.ones(len(records), dtype=bool),
+        device=list(map(devices.__getitem__, device_col)),
+        computed_at_ms=computed,
+    )
+
+
+def columns(records: list[dict[str, Any]]) -> Columns:
+    """The fields of any batch of decoded records, row by row (see `Columns` for what is kept)."""
+    n = len(records)
+    days = {d: _day_or_none(d) for d in {r.get(AS_OF) for r in records if isinstance(r.get(AS_OF), str)}}
+    bot = [r.get(IS_BOT) for r in records]
+    is_bool = np.fromiter((type(b) is bool for b in bot), dtype=bool, count=n)
+    return Columns(
+        uid=np.fromiter((_uid_or_zero(r.get(UID)) for r in records), dtype=np.int64, count=n),
+        as_of=np.array(
+            [days.get(r.get(AS_OF)) if isinstance(r.get(AS_OF), str) else None for r in records], dtype=object
+        ),
+        numeric=(
+            np.column_stack([_numbers([r.get(name) for r in records]) for name in NUMERIC_FEATURES])
+            if n
+            else np.zeros((0, _N_NUMERIC))
+        ),
+        is_bot=np.array([b is True for b in bot], dtype=bool),
+        is_bool=is_bool,
+        device=[d if isinstance(d, str) else DEVICE_UNKNOWN for d in (r.get(DEVICE) for r in records)],
+        computed_at_ms=_numbers([r.get(COMPUTED_AT_MS) for r in records]) if n else np.zeros(0),
+    )
+
+
 def feature_frame(values: Sequence[bytes | None]) -> tuple[pd.DataFrame, list[Reject]]:
     """Feature-row messages -> (frame of the valid rows with their batch POSITION, rejects).
 
@@ -89,39 +163,26 @@ def feature_frame(values: Sequence[bytes | None]) -> tuple[pd.DataFrame, list[Re
             records.append(value)
             positions.append(i)
     n = len(records)
-    uid = np.fromiter((_uid_or_zero(r.get(UID)) for r in records), dtype=np.int64, count=n)
-    days = {d: _day_or_none(d) for d in {r.get(AS_OF) for r in records if isinstance(r.get(AS_OF), str)}}
-    as_of = np.array(
-        [days.get(r.get(AS_OF)) if isinstance(r.get(AS_OF), str) else None for r in records], dtype=object
-    )
-    numeric = (
-        np.column_stack([_numbers([r.get(name) for r in records]) for name in NUMERIC_FEATURES])
-        if n
-        else np.zeros((0, len(NUMERIC_FEATURES)))
-    )
-    bot = np.array([r.get(IS_BOT) for r in records], dtype=object)
-    is_bool = np.fromiter((type(b) is bool for b in bot), dtype=bool, count=n)
+    c = columns_fast(records) or columns(records)
     checks = (  # the first failing check names the reason
-        ("bad_uid", uid == 0),
-        ("bad_as_of", np.fromiter((d is None for d in as_of), dtype=bool, count=n)),
-        ("missing_field", ~np.isfinite(numeric).all(axis=1) | ~is_bool),
+        ("bad_uid", c.uid == 0),
+        ("bad_as_of", c.as_of == None),  # noqa: E711 - elementwise on an object array
+        ("missing_field", ~np.isfinite(c.numeric).all(axis=1) | ~c.is_bool),
     )
     why = np.full(n, None, dtype=object)
     for name, bad in reversed(checks):
         why[bad] = name
-    good = np.fromiter((w is None for w in why), dtype=bool, count=n)
+    good = ~(checks[0][1] | checks[1][1] | checks[2][1])
     position = np.asarray(positions, dtype=np.int64)
     rejects += [Reject(int(p), str(w)) for p, w in zip(position[~good], why[~good], strict=True)]
-
-    device = [d if isinstance(d, str) else DEVICE_UNKNOWN for d in (r.get(DEVICE) for r in records)]
     out = pd.DataFrame(
         {
-            UID: uid[good],
-            AS_OF: as_of[good].astype(str) if n else np.array([], dtype=str),
-            **{name: numeric[good, i] for i, name in enumerate(NUMERIC_FEATURES)},
-            DEVICE: np.array(device, dtype=object)[good] if n else np.array([], dtype=object),
-            IS_BOT: bot[good].astype(bool),
-            COMPUTED_AT_MS: _numbers([r.get(COMPUTED_AT_MS) for r in records])[good] if n else np.zeros(0),
+            UID: c.uid[good],
+            AS_OF: c.as_of[good].astype(str) if n else np.array([], dtype=str),
+            **{name: c.numeric[good, i] for i, name in enumerate(NUMERIC_FEATURES)},
+            DEVICE: np.array(c.device, dtype=object)[good] if n else np.array([], dtype=object),
+            IS_BOT: c.is_bot[good],
+            COMPUTED_AT_MS: c.computed_at_ms[good],
             POSITION: position[good],
         }
     )
@@ -141,6 +202,34 @@ def score_value(
         "model_version": model_version,
         "scored_at_ms": scored_at_ms,
     }
+
+
+def score_messages(
+    uids: Sequence[int],
+    as_ofs: Sequence[str],
+    probabilities: Sequence[float],
+    threshold: float,
+    model_version: str,
+    scored_at_ms: int,
+) -> list[bytes]:
+    """`score_value`s encoded, the same JSON values (tested), ~3x faster: the fields common to the
+    batch are encoded once, the rest formatted in. Python's float repr is a valid JSON number
+    for a finite float; a batch with a non-finite probability goes through `encode`."""
+    if not all(math.isfinite(p) for p in probabilities):
+        return [
+            encode(score_value(u, d, p, threshold, model_version, scored_at_ms))
+            for u, d, p in zip(uids, as_ofs, probabilities, strict=True)
+        ]
+    tail = (
+        f',"threshold":{orjson.dumps(threshold).decode()},"model_version":{orjson.dumps(model_version).decode()},'
+        f'"scored_at_ms":{int(scored_at_ms)}}}'
+    )
+    days = {d: orjson.dumps(d).decode() for d in set(as_ofs)}
+    return [
+        f'{{"uid":{int(u)},"as_of":{days[d]},"churn_probability":{float(p)!r},'
+        f'"churn":{"true" if p >= threshold else "false"}{tail}'.encode()
+        for u, d, p in zip(uids, as_ofs, probabilities, strict=True)
+    ]
 
 
 def recommendation_value(

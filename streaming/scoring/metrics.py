@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from musicbox.events import day_start_ms
 from streaming.scoring.quality import QualityReport
 from streaming.scoring.reload import ReloadEvent
+
+
+def observe_many(histogram: Histogram, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every v, one increment per bucket instead of one call per value
+    (a score per row made that ~10 % of the scoring flow). Uses the histogram's bucket fields,
+    which prometheus-client does not document: the unit test compares with `observe`."""
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return
+    bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, n in zip(histogram._buckets, counts.tolist(), strict=True):
+        if n:
+            bucket.inc(n)
+    histogram._sum.inc(float(values.sum()))
 
 
 class WorkerMetrics:

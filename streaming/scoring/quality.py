@@ -106,7 +106,7 @@ class LiveQuality:
             "v": version,
             "t": threshold,
             "u": list(uids),
-            "p": [round(float(x), 6) for x in probabilities],
+            "p": np.round(np.asarray(probabilities, dtype=np.float64), 6).tolist(),
         }
         self.store.put(partition, f"s|{as_of}|{partition}|{offset}", value)
 

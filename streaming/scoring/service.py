@@ -17,7 +17,7 @@ import pandas as pd
 from models.registry import LoadedChurn
 from musicbox.features import AS_OF, COMPUTED_AT_MS, IS_BOT, UID
 from streaming.scoring.errors import NoModelError
-from streaming.scoring.messages import POSITION, encode, key_of, score_value
+from streaming.scoring.messages import POSITION, key_of, score_messages
 from streaming.scoring.reload import Served
 
 # A user is active on day D when its feature row of D counts an event of that day.
@@ -37,16 +37,16 @@ class ScoredBatch:
 
     def messages(self) -> list[tuple[bytes, bytes]]:
         """(key, value) of each score, in row order, for `musicbox.churn-scores`."""
-        version, threshold, at_ms = self.model_version, self.threshold, self.scored_at_ms
-        return [
-            (key_of(uid), encode(score_value(uid, as_of, p, threshold, version, at_ms)))
-            for uid, as_of, p in zip(
-                self.scores[UID].tolist(),
-                self.scores[AS_OF].tolist(),
-                self.scores[PROBABILITY].tolist(),
-                strict=True,
-            )
-        ]
+        uids = self.scores[UID].tolist()
+        values = score_messages(
+            uids,
+            self.scores[AS_OF].tolist(),
+            self.scores[PROBABILITY].tolist(),
+            self.threshold,
+            self.model_version,
+            self.scored_at_ms,
+        )
+        return [(key_of(uid), value) for uid, value in zip(uids, values, strict=True)]
 
 
 class ScoringService:

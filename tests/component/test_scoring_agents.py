@@ -71,7 +71,7 @@ def test_feature_batches_are_scored_and_their_pending_scores_go_to_the_changelog
         Incoming(T.features, 0, 20, encoded(feature_row(4, "2017-04-05", bot=True))),
         Incoming(T.features, 1, 21, b"garbage"),
     ]
-    run(w.reader.handle(batch))  # what the reader does with each fetched batch, before committing it
+    run(w.reader.handle(batch, w.reader.prepare(batch)))  # what the reader does with a fetched batch
     scores = [json.loads(v) for _, v in sink.records[T.churn_scores]]
     assert sorted(s["uid"] for s in scores) == [1, 2, 3]  # the bot is counted, not scored
     assert all(s["model_version"] == w.deps.churn.version for s in scores)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-from prometheus_client import CollectorRegistry
+import numpy as np
+from prometheus_client import CollectorRegistry, Histogram
 
-from streaming.scoring.metrics import WorkerMetrics
+from streaming.scoring.metrics import WorkerMetrics, observe_many
 from streaming.scoring.quality import QualityReport
 from streaming.scoring.reload import ReloadEvent
 
@@ -46,3 +47,24 @@ def test_live_quality_gauges_per_version() -> None:
     precision = value(registry, "musicbox_worker_live_precision", model_version="v1")
     assert precision is not None and math.isnan(precision)  # undefined shows as NaN, not 0
     assert value(registry, "musicbox_worker_live_users", model_version="v1") == 120
+
+
+def test_observe_many_is_observe_for_each_value() -> None:
+    values = np.array([0.0, 0.1, 0.1000001, 0.25, 3.0, 7.5, 1e6, 0.3, 0.3])
+    one_by_one, bulk = CollectorRegistry(), CollectorRegistry()
+    for registry in (one_by_one, bulk):
+        Histogram("latency_seconds", "x", buckets=(0.1, 0.25, 0.5, 5, 10), registry=registry)
+    for v in values:
+        one_by_one._names_to_collectors["latency_seconds"].observe(v)
+    observe_many(bulk._names_to_collectors["latency_seconds"], values)
+    observe_many(bulk._names_to_collectors["latency_seconds"], np.array([]))
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (s.name, s.labels, s.value)
+            for family in registry.collect()
+            for s in family.samples
+            if not s.name.endswith("_created")
+        ]
+
+    assert samples(bulk) == samples(one_by_one)
