@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     # The streaming feature job.
     stream_trigger_s: float = Field(2.0, description="micro-batch trigger interval of `musicbox stream`")
     stream_max_offsets: int = Field(
-        1_000_000, description="most Kafka records one micro-batch reads (bounds its memory and latency)"
+        4_000_000,
+        description="most Kafka records one micro-batch reads (bounds its memory and how long a batch "
+        "of a backlog takes; each batch costs a day close, so fewer, larger batches read a backlog faster)",
     )
     stream_allowed_lateness_s: int = Field(
         3600,
