@@ -21,7 +21,8 @@ import pandas as pd
 
 from musicbox.features import AS_OF, COMPUTED_AT_MS, UID
 from musicbox.topics import Topics
-from streaming.scoring.messages import POSITION, Incoming, Reject, dead_letter, encode, feature_frame
+from streaming.scoring.feature_rows import feature_frame
+from streaming.scoring.messages import POSITION, Incoming, Reject, dead_letter, encode
 from streaming.scoring.metrics import WorkerMetrics, observe_many
 from streaming.scoring.quality import LiveQuality, QualityReport
 from streaming.scoring.service import PROBABILITY, ScoringService

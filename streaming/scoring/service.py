@@ -61,7 +61,7 @@ class ScoringService:
         self._perf_s = perf_s
 
     def score(self, rows: pd.DataFrame) -> ScoredBatch:
-        """Scores of the non-bot rows of a valid feature frame (see messages.feature_frame)."""
+        """Scores of the non-bot rows of a valid feature frame (see feature_rows.feature_frame)."""
         served = self._churn()
         if served is None:
             raise NoModelError("no churn model is served: promote one (`musicbox batch train-churn`)")

@@ -10,7 +10,7 @@ import pytest
 
 from models.registry import LoadedChurn, load_churn
 from streaming.scoring.errors import NoModelError
-from streaming.scoring.messages import feature_frame
+from streaming.scoring.feature_rows import feature_frame
 from streaming.scoring.reload import Served
 from streaming.scoring.service import ScoringService
 from tests.unit.test_scoring_fixtures import encoded, feature_row, save_churn_model
