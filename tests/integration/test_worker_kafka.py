@@ -286,3 +286,42 @@ def test_a_restarted_worker_recovers_its_ratings_from_the_changelog(
         assert rec["as_of"] == day and 1000 + uid not in {
             i["song_id"] for i in rec["items"]
         }  # heard in run 1
+
+
+def test_a_restarted_worker_judges_the_scores_of_the_run_before(
+    worker_settings: Settings, tmp_path: Path
+) -> None:
+    # Live quality with a 2-day label window. Run 1 scores days 1-3 (no label window complete
+    # yet) and stops; run 2 reads days 4-6, which complete the windows of days 1-3: it can
+    # report on them only with run 1's pending scores, rebuilt from the quality changelog.
+    s, t = worker_settings, Topics(worker_settings.topic_prefix)
+    save_churn_model(s.models_dir)
+    days = [f"2017-04-{d:02d}" for d in range(1, 7)]
+    users = range(1, 61)
+
+    def day_rows(n: int) -> list[Msg]:
+        day = days[n]
+        # Users 1-20 are active on day 1 only: churners on every as-of day judged here.
+        return [
+            (
+                t.features,
+                str(u).encode(),
+                encoded(feature_row(u, day, active=u > 20 or n == 0, days_since=n + 1, computed_at_ms=n + 1)),
+                None,
+            )
+            for u in users
+        ]
+
+    window = {"MUSICBOX_LABEL_WINDOW_D": "2"}
+    log = tmp_path / "worker.log"
+    produce(s, [r for n in range(3) for r in day_rows(n)])
+    finish(start_worker(s, log, "--stop-when-idle-s", "5", env=window), log)
+    assert values(s, t.model_quality) == []  # no window complete yet
+    produce(s, [r for n in range(3, 6) for r in day_rows(n)])
+    log.write_text("")
+    summary = finish(start_worker(s, log, "--stop-when-idle-s", "5", env=window), log)
+    assert "feature rows: 180 consumed" in summary, summary  # run 2 read only its own days
+    reports = {v["as_of"]: v for v in values(s, t.model_quality)}
+    assert sorted(reports) == days[:3], summary  # day 3's window (days 4-5) closes with day 6's rows
+    assert all(r["users"] == 60 for r in reports.values())
+    assert [reports[d]["churn_rate"] for d in days[:3]] == [20 / 60] * 3
