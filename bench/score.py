@@ -1,7 +1,7 @@
 """Scoring benchmark: churn rows scored per second and day-close -> score latency at ~65 K users.
 
     .venv/bin/python -m bench.score [--users 65000] [--family hist_gradient_boosting] [--events 100000]
-                                    [--active-users 20000] [--skip-floor] [--rounds 5]
+                                    [--active-users 20000] [--skip-floor] [--rounds 5] [--workers 1]
 
 1. service: the pure scoring service in this process (decode + validate + predict + encode):
    the ceiling of the worker's own code.
@@ -164,24 +164,33 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def bench_worker(settings: Settings, values: list[bytes], close_ms: int, scorable: int, rounds: int) -> None:
+def bench_worker(
+    settings: Settings, values: list[bytes], close_ms: int, scorable: int, rounds: int, workers: int
+) -> None:
     """`rounds` day closes one after the other (the same rows, as-of days 04-28, 04-29, ...),
-    each produced at once and stamped with its close; figures per round, then the median."""
+    each produced at once and stamped with its close; figures per round, then the median.
+    With `workers` > 1, that many worker processes share the partitions (one consumer group)."""
     topics = Topics(settings.topic_prefix)
     warm = feature_values(100, "2017-04-27", close_ms - 86_400_000, seed=9)
     warm_scored = sum(1 for raw in warm if not json.loads(raw)[IS_BOT])
     produce(settings, topics.features, warm)
     log = settings.var_dir / "worker.log"
+    procs = []
     with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "musicbox", "worker"],
-            env=worker_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        for n in range(workers):
+            port = settings.worker_metrics_port + n
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "musicbox", "worker"],
+                    env={**worker_env(settings), "MUSICBOX_WORKER_METRICS_PORT": str(port)},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     figures = []
     try:
-        if len(read_scores(settings, topics.churn_scores, warm_scored, 180)) < warm_scored:
+        wait_for_records(settings, topics.churn_scores, warm_scored, 180)
+        if len(read_scores(settings, topics.churn_scores, warm_scored, 30)) < warm_scored:
             raise SystemExit(f"the worker did not warm up; its log:\n{log.read_text()[-3000:]}")
         for n in range(rounds):
             day = f"2017-04-{28 + n:02d}" if n < 3 else f"2017-05-{n - 2:02d}"
@@ -209,8 +218,10 @@ def bench_worker(settings: Settings, values: list[bytes], close_ms: int, scorabl
                 f"p99 {p99:.2f} s, max {latency.max():.2f} s"
             )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=120)
     for line in log.read_text().splitlines():
         if line.startswith(("feature rows:", "scores by model version:")):
             print(f"worker summary: {line}")
@@ -362,6 +373,7 @@ def main() -> None:
     parser.add_argument("--family", default="hist_gradient_boosting")
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--rounds", type=int, default=5, help="day closes scored one after the other")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
     parser.add_argument(
         "--events", type=int, default=100_000, help="plays for the recommendation side (0: skip)"
     )
@@ -382,7 +394,7 @@ def main() -> None:
         scorable = sum(1 for raw in values if not json.loads(raw)[IS_BOT])
         print(f"model: {args.family} {version}")
         print(f"service (in process): {bench_service(settings.models_dir, values):,.0f} rows/s")
-        bench_worker(settings, values, close_ms, scorable, args.rounds)
+        bench_worker(settings, values, close_ms, scorable, args.rounds, args.workers)
         if args.events:
             bench_events(settings, args.events, args.active_users, songs=2_000)
         if not args.skip_floor:

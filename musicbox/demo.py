@@ -2,8 +2,9 @@
 
 Steps: bring the stack up (if it is not) -> generate a data set (44 days, dirt on) -> train the
 first churn and ALS models on its first 30 days -> start the streaming job and the worker ->
-replay all 44 days at high speed -> mid-replay, retrain from what has arrived and promote (the
-worker hot-reloads it) -> wait until the last day is closed and scored -> parity check ->
+replay the first 39 days at high speed -> retrain from what has arrived and promote -> wait
+until the worker hot-reloads it -> replay the rest -> wait until the last day is closed and
+scored -> parity check ->
 summary and where to look. It stops what it started unless --keep-running.
 
 The demo keeps its own state in `var/demo/` (models, feature log, checkpoints) so it never
@@ -283,54 +284,40 @@ def _pipeline(demo: Demo) -> int:
     demo.spawn("stream", "stream", "--reset")
     demo.spawn("worker", "worker")
 
-    demo.step("5/8 replay the 44 days (a retrain is triggered mid-way)")
+    demo.step("5/8 replay the first days at full speed (a retrain follows)")
     speed = ["--max-speed"] if not args.speed else ["--speed", str(args.speed)]
     replay_started = time.monotonic()
-    demo.spawn("replay", "replay", "--logs", str(demo.logs), *speed)
     from streaming.aggregates.outputs import FeatureLog
 
     log = FeatureLog(demo.root / "feature-log")
-    # The retrain's ALS needs 30 + 7 days of what has arrived; it leaves 5 days to serve the new models.
-    retrain_after = train_until + timedelta(days=9)
-    retrained = False
-    deadline = time.monotonic() + 1200
-    with console.status("replaying...") as status:
-        while time.monotonic() < deadline:
-            closed = log.days()
-            status.update(
-                f"days closed by the stream: {len(closed)}/{len(days)}"
-                + (f" (last {closed[-1]})" if closed else "")
-            )
-            if not retrained and closed and closed[-1] >= retrain_after:
-                status.update("retraining from what has arrived...")
-                arrived = _logs_until(demo.logs, closed[-1], demo.root / "logs-arrived")
-                demo.run(
-                    "retrain",
-                    "batch",
-                    "retrain",
-                    "--logs",
-                    str(arrived),
-                    "--feature-log",
-                    str(demo.root / "feature-log"),
-                    "--rating-window-d",
-                    "16",
-                    "--force",
-                    "--promote",
-                    "always",
-                )
-                retrained = True
-            if len(closed) >= len(days):
-                break
-            demo.check_alive("stream", "worker")
-            time.sleep(2)
-    replay_rc = demo.procs["replay"].wait()
-    demo.timings["replay + stream"] = time.monotonic() - replay_started
-    if replay_rc != 0:
-        raise DemoError(f"the replay failed; see {demo.root / 'replay.log'}")
-    if len(log.days()) < len(days):
-        raise DemoError(
-            f"the stream closed {len(log.days())} of {len(days)} days in time; see {demo.root / 'stream.log'}"
-        )
+    # The retrain's ALS needs 30 + 7 days of what has arrived; it leaves 5 days to serve the new
+    # models. The replay stops there until the worker serves them: the stream and the worker keep
+    # up with a replay at full speed, so a retrain run beside it would come after the last score.
+    retrain_day = train_until + timedelta(days=9)
+    demo.spawn("replay", "replay", "--logs", str(demo.logs), *speed, "--to", retrain_day.isoformat())
+    _follow_replay(demo, "replay", log, days, until=retrain_day)
+    demo.step(f"5/8 retrain on what has arrived (through {retrain_day}), promote, hot reload")
+    arrived = _logs_until(demo.logs, retrain_day, demo.root / "logs-arrived")
+    demo.run(
+        "retrain",
+        "batch",
+        "retrain",
+        "--logs",
+        str(arrived),
+        "--feature-log",
+        str(demo.root / "feature-log"),
+        "--rating-window-d",
+        "16",
+        "--force",
+        "--promote",
+        "always",
+    )
+    _wait_reload(demo, _served_versions(demo.root)["churn"])
+    demo.step(f"5/8 replay the rest, {retrain_day + timedelta(days=1)} .. {last}")
+    rest = (retrain_day + timedelta(days=1)).isoformat()
+    demo.spawn("replay-rest", "replay", "--logs", str(demo.logs), *speed, "--from", rest)
+    _follow_replay(demo, "replay-rest", log, days, until=last)
+    demo.timings["replay + stream"] = time.monotonic() - replay_started - demo.timings["retrain"]
 
     demo.step("6/8 wait for the worker to score and recommend for the last day")
     _wait_worker(demo, last)
@@ -345,6 +332,57 @@ def _pipeline(demo: Demo) -> int:
     demo.run("report", "batch", "report", "--logs", str(demo.logs))
     _summary(demo, first_versions, parity, days)
     return 0
+
+
+def _follow_replay(demo: Demo, name: str, log: Any, days: list[date], until: date) -> None:
+    """Until the replay `name` has ended and the stream has closed `until` in the feature `log`."""
+    deadline = time.monotonic() + 1200
+    with console.status("replaying...") as status:
+        while time.monotonic() < deadline:
+            closed = log.days()
+            status.update(
+                f"days closed by the stream: {len(closed)}/{len(days)}"
+                + (f" (last {closed[-1]})" if closed else "")
+            )
+            if closed and closed[-1] >= until and demo.procs[name].poll() is not None:
+                break
+            demo.check_alive("stream", "worker")
+            if demo.procs[name].poll() not in (None, 0):
+                break
+            time.sleep(1)
+    replay_rc = demo.procs[name].wait()
+    if replay_rc != 0:
+        raise DemoError(f"the replay failed; see {demo.root / (name + '.log')}")
+    closed = log.days()
+    if not closed or closed[-1] < until:
+        raise DemoError(
+            f"the stream closed {len(closed)} of {len(days)} days in time (not {until}); "
+            f"see {demo.root / 'stream.log'}"
+        )
+
+
+def _wait_reload(demo: Demo, version: str, timeout_s: float = 120) -> None:
+    """Until the worker's metrics say it serves churn model `version` (it polls the registry)."""
+    import urllib.request
+
+    settings = demo.settings
+    url = f"http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics"
+    wanted = f'musicbox_worker_model_info{{kind="churn",version="{version}"}} 1.0'
+    deadline = time.monotonic() + timeout_s
+    with console.status(f"waiting for the worker to serve churn {version}"):
+        while time.monotonic() < deadline:
+            demo.check_alive("worker")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if wanted in response.read().decode():
+                        console.print(f"the worker hot-reloaded churn {version}")
+                        return
+            except OSError:
+                pass  # not serving yet
+            time.sleep(1)
+    raise DemoError(
+        f"the worker did not switch to churn {version} in {timeout_s:.0f} s; see {demo.root / 'worker.log'}"
+    )
 
 
 def _served_versions(root: Path) -> dict[str, str]:
@@ -390,7 +428,11 @@ def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list
     quality = _consume(settings, topics.model_quality)
     dead = _consume(settings, topics.dead_letters)
     manifest = json.loads((demo.logs / "manifest.json").read_text())
-    replay_log = (demo.root / "replay.log").read_text(errors="replace")
+    reconciled = [
+        next((ln.strip() for ln in text.splitlines() if "reconciles" in ln), f"see {name}.log")
+        for name in ("replay", "replay-rest")
+        for text in [(demo.root / f"{name}.log").read_text(errors="replace")]
+    ]
     versions = Counter(s["model_version"] for s in scores)
     sources = Counter(r.get("source", "?") for r in recs)
 
@@ -400,9 +442,7 @@ def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list
     table.add_row(
         "data set", f"{manifest['arguments']['users']:,} users x {len(days)} days, dirt on: {demo.logs}"
     )
-    table.add_row(
-        "replay", next((ln.strip() for ln in replay_log.splitlines() if "reconciles" in ln), "see replay.log")
-    )
+    table.add_row("replay, to the retrain / the rest", " / ".join(reconciled))
     table.add_row(
         "dead letters", ", ".join(f"{k} {v:,}" for k, v in Counter(d["reason"] for d in dead).most_common())
     )
