@@ -40,7 +40,7 @@ def summary_lines(worker: WorkerApp, elapsed_s: float) -> list[str]:
         f"feature rows: {f.rows:,} consumed in {f.batches:,} batches; {f.scored:,} scored, {f.bots:,} bots "
         f"(counted, not scored); rejected: {_counts(f.rejected)}",
         f"scores by model version: {_counts(f.versions)}; time in the scoring flow {f.handle_s:.1f} s"
-        + (f" ({f.rows / f.handle_s:,.0f} rows/s; the rest is Faust and waiting)" if f.handle_s > 0 else ""),
+        + (f" ({f.rows / f.handle_s:,.0f} rows/s; the rest: Kafka and waits)" if f.handle_s > 0 else ""),
         f"events: {_counts(e.events)}; rejected: {_counts(e.rejected)}; "
         f"(partition, day) closes: {e.days_closed:,}",
         f"recommendations: {sum(e.recommendations.values()):,} ({_counts(e.recommendations)}); "
