@@ -15,7 +15,6 @@ to count what it produced. The other packages are imported lazily (DESIGN 2: onl
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -150,24 +149,17 @@ def _reset_topics(settings: Settings) -> None:
     and delete the worker's changelogs and consumer group: state restored from an earlier run
     would mark the new topics' offsets as already read."""
     from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
 
     from infra.local.kafka_broker import ensure_topics
-    from streaming.scoring.app import TABLES, app_id, changelog_topic, features_group
+    from streaming.scoring.kafka_setup import forget_state
 
-    worker = app_id(settings.topic_prefix)
-    groups = [worker, features_group(worker)]
-    ours = set(Topics(settings.topic_prefix).all()) | {changelog_topic(worker, t) for t in TABLES}
+    forget_state(settings)
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
+        ours = set(Topics(settings.topic_prefix).all())
         existing = [t for t in admin.list_topics() if t in ours]
         if existing:
             admin.delete_topics(existing)
-        listed = {found["group_id"] for found in admin.list_groups()}
-        stale = [g for g in groups if g in listed]
-        if stale:
-            with contextlib.suppress(KafkaError):  # a group with members left is refused: it expires
-                admin.delete_groups(stale)
     finally:
         admin.close()
     deadline = time.monotonic() + 60

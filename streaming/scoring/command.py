@@ -15,7 +15,7 @@ from musicbox.metrics import serve
 from musicbox.settings import Settings
 from streaming.scoring.app import Dependencies, WorkerApp, build_app
 from streaming.scoring.errors import NoModelError, ScoringError
-from streaming.scoring.kafka_setup import prepare_topics
+from streaming.scoring.kafka_setup import forget_state, prepare_topics
 from streaming.scoring.metrics import WorkerMetrics
 from streaming.scoring.reload import ModelReloader
 from streaming.scoring.sink import KafkaSink
@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="start with empty state: delete the worker's changelog topics and consumer groups first "
+        "(after the input topics were recreated; every input is then read again from the start)",
+    )
     parser.add_argument(
         "--stop-when-idle-s",
         type=float,
@@ -94,6 +100,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     als = ModelReloader("als", partial(current_version, root, "als"), partial(load_als, root), metrics.reload)
     start_models(churn, als, str(root))  # before touching Kafka: nothing to serve, nothing to set up
+    if args.reset:
+        gone = forget_state(settings)
+        log.info("reset: deleted %s", ", ".join(gone) or "nothing (no state yet)")
     layout = prepare_topics(settings)
     serve(registry, settings.metrics_host, settings.worker_metrics_port)
     worker = build_app(

@@ -8,11 +8,12 @@ with another count would break the co-partitioning that state recovery relies on
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from musicbox.settings import Settings
 from musicbox.topics import Topics
-from streaming.scoring.app import TABLES, Layout, app_id, changelog_topic
+from streaming.scoring.app import TABLES, Layout, app_id, changelog_topic, features_group
 from streaming.scoring.errors import TopicSetupError
 
 CHANGELOG_CONFIG = {"cleanup.policy": "compact"}
@@ -74,5 +75,43 @@ def prepare_topics(settings: Settings) -> Layout:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker created them meanwhile
                 admin.create_topics(new)
         return layout
+    finally:
+        admin.close()
+
+
+def forget_state(settings: Settings, timeout_s: float = 60.0) -> list[str]:
+    """Delete the worker's changelog topics and consumer groups (`musicbox worker --reset`), and
+    wait until the topics are gone; returns what was deleted. Needed after the input topics
+    were recreated: the old state would mark the new offsets as read. A group that keeps its
+    members (a worker still running) cannot be deleted: that is an error, after `timeout_s`."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    app = app_id(settings.topic_prefix)
+    state_topics = {changelog_topic(app, table) for table in TABLES}
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000)
+    try:
+        topics = sorted(t for t in admin.list_topics() if t in state_topics)
+        listed = {g["group_id"] for g in admin.list_groups()}
+        groups = [g for g in (app, features_group(app)) if g in listed]
+        deadline = time.monotonic() + timeout_s
+        while groups:
+            try:
+                admin.delete_groups(groups)
+                break
+            except KafkaError as exc:  # members left: a killed worker's expire after its session
+                if time.monotonic() > deadline:
+                    raise TopicSetupError(
+                        f"could not delete the consumer groups {', '.join(groups)} ({exc}): is a worker "
+                        "still running on this prefix? Stop it first"
+                    ) from exc
+                time.sleep(1.0)
+        if topics:
+            admin.delete_topics(topics)
+        while state_topics & set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TopicSetupError(f"the state topics were not deleted within {timeout_s:.0f} s")
+            time.sleep(0.5)
+        return topics + groups
     finally:
         admin.close()

@@ -325,3 +325,18 @@ def test_a_restarted_worker_judges_the_scores_of_the_run_before(
     assert sorted(reports) == days[:3], summary  # day 3's window (days 4-5) closes with day 6's rows
     assert all(r["users"] == 60 for r in reports.values())
     assert [reports[d]["churn_rate"] for d in days[:3]] == [20 / 60] * 3
+
+
+def test_reset_starts_the_worker_again_from_empty_state(worker_settings: Settings, tmp_path: Path) -> None:
+    s, t = worker_settings, Topics(worker_settings.topic_prefix)
+    save_churn_model(s.models_dir)
+    produce(s, rows(s, "2017-04-05", range(1, 21)))
+    log = tmp_path / "worker.log"
+    finish(start_worker(s, log, "--stop-when-idle-s", "5"), log)
+    log.write_text("")
+    again = finish(start_worker(s, log, "--stop-when-idle-s", "5"), log)
+    assert "feature rows: 0 consumed" in again  # its committed offsets: nothing new
+    log.write_text("")
+    reset = finish(start_worker(s, log, "--reset", "--stop-when-idle-s", "5"), log)
+    assert "feature rows: 20 consumed" in reset, reset  # everything read again from the start
+    assert len(values(s, t.churn_scores)) == 40
