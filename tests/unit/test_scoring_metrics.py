@@ -52,12 +52,14 @@ def test_live_quality_gauges_per_version() -> None:
 def test_observe_many_is_observe_for_each_value() -> None:
     values = np.array([0.0, 0.1, 0.1000001, 0.25, 3.0, 7.5, 1e6, 0.3, 0.3])
     one_by_one, bulk = CollectorRegistry(), CollectorRegistry()
-    for registry in (one_by_one, bulk):
-        Histogram("latency_seconds", "x", buckets=(0.1, 0.25, 0.5, 5, 10), registry=registry)
+    a, b = (
+        Histogram("latency_seconds", "x", buckets=(0.1, 0.25, 0.5, 5, 10), registry=r)
+        for r in (one_by_one, bulk)
+    )
     for v in values:
-        one_by_one._names_to_collectors["latency_seconds"].observe(v)
-    observe_many(bulk._names_to_collectors["latency_seconds"], values)
-    observe_many(bulk._names_to_collectors["latency_seconds"], np.array([]))
+        a.observe(v)
+    observe_many(b, values)
+    observe_many(b, np.array([]))
 
     def samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
         return [
