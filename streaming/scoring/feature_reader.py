@@ -49,13 +49,18 @@ async def read_changelog(
 
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
+        # Explicit offsets: `seek_to_beginning` right after `assign` left the positions at the end
+        # (aiokafka 0.14; found by the integration test, which restored nothing).
+        for tp, first in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, first)
         records: list[tuple[int, bytes | None, bytes | None]] = []
         deadline = time.monotonic() + timeout_s
         todo = set(tps)
