@@ -27,7 +27,9 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streaming.scoring.changelog import ChangelogStore
 from streaming.scoring.messages import Incoming
@@ -45,8 +47,6 @@ async def read_changelog(
     bootstrap: str, topic: str, partitions: Collection[int], timeout_s: float = RESTORE_TIMEOUT_S
 ) -> list[tuple[int, bytes | None, bytes | None]]:
     """Every record of `partitions` of `topic`, from the beginning to the end it has now."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     if not partitions:
         return []
     consumer = AIOKafkaConsumer(
@@ -109,8 +109,6 @@ class FeatureReader:
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
-        from aiokafka import AIOKafkaConsumer
-
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
@@ -170,9 +168,6 @@ class FeatureReader:
         await self._commit(batch)
 
     async def _commit(self, batch: list[Incoming]) -> None:
-        from aiokafka import TopicPartition
-        from aiokafka.errors import CommitFailedError, IllegalStateError
-
         offsets: dict[int, int] = {}
         for m in batch:
             offsets[m.partition] = max(offsets.get(m.partition, -1), m.offset + 1)
@@ -206,8 +201,6 @@ class FeatureReader:
 
     def lag(self) -> dict[int, int]:
         """Messages not handled yet, per assigned partition whose end is known."""
-        from aiokafka import TopicPartition
-
         if self.consumer is None:
             return {}
         out = {}
