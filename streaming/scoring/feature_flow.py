@@ -5,6 +5,11 @@ and wait for Kafka's acknowledgement, then record the pending scores, then publi
 report that became due and only then forget its state. The caller acknowledges the input
 batch after `handle` returns; a crash anywhere before re-reads the batch and repeats it, which
 the outputs' identity fields make harmless.
+
+Two threads beside the event loop, each taking one batch after the other: one decodes (Arrow's
+reader releases the GIL, see feature_rows), one runs the model (so do scikit-learn's
+predictors). `prepare` hands a batch to both as soon as it is read, so batch N+1 is decoded
+and scored while the event loop publishes batch N.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -25,14 +31,22 @@ from streaming.scoring.feature_rows import feature_frame
 from streaming.scoring.messages import POSITION, Incoming, Reject, dead_letter, encode
 from streaming.scoring.metrics import WorkerMetrics, observe_many
 from streaming.scoring.quality import LiveQuality, QualityReport
-from streaming.scoring.service import PROBABILITY, ScoringService
+from streaming.scoring.service import PROBABILITY, ScoredBatch, ScoringService
 from streaming.scoring.sink import Sink
 
 
-class Prepared(NamedTuple):
+class Decoded(NamedTuple):
     rows: pd.DataFrame
     rejects: list[Reject]
     decode_s: float
+
+
+class Prepared(NamedTuple):
+    """A batch on its way through the decoding and model threads."""
+
+    values: list[bytes | None]
+    decoded: Future[Decoded]
+    scored: Future[ScoredBatch]
 
 
 @dataclass
@@ -66,21 +80,40 @@ class FeatureFlow:
         self.metrics = metrics
         self.perf_s = perf_s
         self.counts = FeatureCounts()
+        self._decoding: ThreadPoolExecutor | None = None
+        self._scoring: ThreadPoolExecutor | None = None
+
+    def _decode(self, values: list[bytes | None]) -> Decoded:
+        started = self.perf_s()
+        rows, rejects = feature_frame(values)
+        return Decoded(rows, rejects, self.perf_s() - started)
+
+    def _score(self, decoded: Future[Decoded]) -> ScoredBatch:
+        return self.service.score(decoded.result().rows)
 
     def prepare(self, batch: Sequence[Incoming]) -> Prepared:
-        """Decode and validate a batch: pure CPU work, which the reader does for the next batch
-        while this one's model runs."""
-        started = self.perf_s()
-        rows, rejects = feature_frame([m.value for m in batch])
-        return Prepared(rows, rejects, self.perf_s() - started)
+        """Start decoding and scoring a batch on the flow's threads; returns at once."""
+        if self._decoding is None or self._scoring is None:
+            self._decoding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="features-decode")
+            self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-model")
+        values = [m.value for m in batch]
+        decoded = self._decoding.submit(self._decode, values)
+        return Prepared(values, decoded, self._scoring.submit(self._score, decoded))
+
+    async def _results(self, prepared: Prepared) -> tuple[Decoded, ScoredBatch]:
+        """What the threads made of the batch; made again when they failed (the batch's retry:
+        say no model was served yet)."""
+        for job in (prepared.decoded, prepared.scored):
+            if job.done() and job.exception() is not None:
+                decoded = await asyncio.to_thread(self._decode, prepared.values)
+                return decoded, await asyncio.to_thread(self.service.score, decoded.rows)
+        return await asyncio.wrap_future(prepared.decoded), await asyncio.wrap_future(prepared.scored)
 
     async def handle(self, batch: Sequence[Incoming], prepared: Prepared | None = None) -> None:
-        prepared = prepared or self.prepare(batch)
-        started = self.perf_s() - prepared.decode_s  # the batch's time includes its decoding
-        rows, rejects = prepared.rows, prepared.rejects
-        # The model runs in a thread: scikit-learn's predictors release the GIL, so the event loop
-        # (the next batch's decoding, Kafka I/O, the recommendation side) goes on beside it.
-        scored = await asyncio.to_thread(self.service.score, rows)
+        entered = self.perf_s()
+        decoded, scored = await self._results(prepared or self.prepare(batch))
+        started = entered - decoded.decode_s  # the batch's time: decoding, the model's rest, the rest
+        rows, rejects = decoded.rows, decoded.rejects
         await self.sink.publish(self.topics.churn_scores, scored.messages())
         if rejects:
             letters = [
