@@ -33,6 +33,7 @@ from rich.table import Table
 from musicbox.errors import MusicboxError
 from musicbox.settings import Settings
 from musicbox.topics import Topics
+from streaming.scoring.quality import live_vs_offline
 
 console = Console()
 
@@ -457,14 +458,24 @@ def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list
         f"first churn {first_versions.get('churn')} -> now {served.get('churn')}"
         + (" (hot-reloaded by the worker)" if reloaded and len(versions) > 1 else ""),
     )
-    if quality:
-        live = [q for q in quality if q.get("roc_auc") is not None]
-        if live:
-            mean_auc = sum(q["roc_auc"] for q in live) / len(live)
-            table.add_row("live ROC AUC", f"{mean_auc:.3f} mean over {len(live)} (day, model) pairs")
-    offline = _offline_auc(demo.root)
-    if offline is not None:
-        table.add_row("offline test ROC AUC", f"{offline:.3f} (served churn model's metadata)")
+    live = [q["roc_auc"] for q in quality if isinstance(q.get("roc_auc"), int | float)]
+    if live:
+        table.add_row(
+            "live ROC AUC",
+            f"{sum(live) / len(live):.3f} mean over {len(live)} (day, model) pairs "
+            f"({min(live):.3f} .. {max(live):.3f} by day; the data set's first days give users short "
+            "histories)",
+        )
+    tests = _offline_tests(demo.root)
+    for pair in live_vs_offline(quality, tests):
+        table.add_row(
+            "live vs offline, same day",
+            f"{pair.live:.3f} vs {pair.offline:.3f} (gap {pair.live - pair.offline:+.3f}): model "
+            f"{pair.model_version} on {pair.as_of}, its offline test day",
+        )
+    if served.get("churn") in tests:
+        day, auc = tests[served["churn"]]
+        table.add_row("offline test ROC AUC", f"{auc:.3f} (the served churn model's test, as of {day})")
     table.add_row(
         "time",
         f"{time.monotonic() - demo.started:.0f} s: "
@@ -482,14 +493,15 @@ def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list
     )
 
 
-def _offline_auc(root: Path) -> float | None:
-    current = root / "models" / "churn" / "CURRENT"
-    if not current.exists():
-        return None
-    meta = json.loads((root / "models" / "churn" / current.read_text().strip() / "metadata.json").read_text())
-    metrics = meta.get("metrics", {})
-    value = metrics.get("roc_auc") if isinstance(metrics, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+def _offline_tests(root: Path) -> dict[str, tuple[str, float]]:
+    """Every churn model's offline test: version -> (test as-of day, ROC AUC)."""
+    out = {}
+    for meta_file in (root / "models" / "churn").glob("*/metadata.json"):
+        meta = json.loads(meta_file.read_text())
+        metrics = meta.get("metrics")
+        if isinstance(metrics, dict) and isinstance(metrics.get("roc_auc"), int | float):
+            out[str(meta.get("version"))] = (str(metrics.get("test_as_of")), float(metrics["roc_auc"]))
+    return out
 
 
 def _latest_report(root: Path) -> str:

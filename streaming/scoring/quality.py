@@ -22,7 +22,7 @@ later score wins. With several workers, each reports on the users of its own par
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -71,6 +71,34 @@ def evaluate(as_of: str, version: str, threshold: float, y: np.ndarray, p: np.nd
         threshold=threshold,
         churn_rate=positives / len(y) if len(y) else 0.0,
     )
+
+
+@dataclass(frozen=True)
+class SameDay:
+    """A model's live ROC AUC on the day its offline test was taken, beside that test's."""
+
+    model_version: str
+    as_of: str
+    live: float
+    offline: float
+
+
+def live_vs_offline(
+    reports: Iterable[Mapping[str, Any]], tests: Mapping[str, tuple[str, float]]
+) -> list[SameDay]:
+    """Pairs each model's offline test (version -> (test as-of day, ROC AUC)) with the live report
+    of the same model on the same as-of day, where there is one. Live and offline scores of one
+    day are the same rows (the parity check), so the two should agree but for train/serve skew;
+    averages over other days need not (their users and churn rates differ)."""
+    out = []
+    for report in reports:
+        version, live = report.get("model_version"), report.get("roc_auc")
+        if not isinstance(version, str) or version not in tests or not isinstance(live, int | float):
+            continue
+        test_day, offline = tests[version]
+        if report.get("as_of") == test_day:
+            out.append(SameDay(version, test_day, float(live), float(offline)))
+    return sorted(out, key=lambda pair: (pair.as_of, pair.model_version))
 
 
 @dataclass(frozen=True)

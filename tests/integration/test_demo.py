@@ -10,9 +10,10 @@ import urllib.parse
 import urllib.request
 from collections import defaultdict
 
-from musicbox.demo import _consume
+from musicbox.demo import _consume, _offline_tests
 from musicbox.settings import Settings
 from musicbox.topics import Topics
+from streaming.scoring.quality import live_vs_offline
 
 
 def _prometheus_saw(settings: Settings, job: str) -> bool:
@@ -66,6 +67,11 @@ def test_demo_end_to_end(stack: Settings) -> None:
     assert active, "no plays or downloads were read back"
     missing = sorted(active - recommended)
     assert not missing, f"{len(missing)} of {len(active)} active user-days lack them: {missing[:5]}"
+    # No train/serve skew: on a model's offline test day, its live ROC AUC (the worker's scores,
+    # labelled from the feature stream) is the offline one (the batch pipeline's).
+    same_day = live_vs_offline(_consume(stack, topics.model_quality), _offline_tests(stack.var_dir / "demo"))
+    assert same_day, "no live quality report of a model on its offline test day"
+    assert all(abs(pair.live - pair.offline) < 0.005 for pair in same_day), same_day
     # Prometheus (the real server) scraped all three processes while they ran.
     for job in ("musicbox-replay", "musicbox-stream", "musicbox-worker"):
         assert _prometheus_saw(stack, job), job

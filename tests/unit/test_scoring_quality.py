@@ -12,11 +12,13 @@ Timeline used below (label window 3 days to keep it short), one partition:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from streaming.scoring.quality import LiveQuality, evaluate
+from streaming.scoring.quality import LiveQuality, SameDay, evaluate, live_vs_offline
 from streaming.scoring.state import DictStore
 
 WINDOW_D = 3
@@ -141,3 +143,15 @@ def test_scores_read_again_after_their_day_settled_are_not_judged() -> None:
     q.record_active(0, 1, "2017-04-02", [2])
     assert q.resolve().reports == []
     assert sorted(k for k, _ in q.store.items()) == ["c|0"]
+
+
+def test_live_auc_is_paired_with_the_offline_test_of_the_same_model_and_day() -> None:
+    reports: list[dict[str, Any]] = [
+        {"as_of": "2017-04-14", "model_version": "a", "roc_auc": 0.837},
+        {"as_of": "2017-04-15", "model_version": "a", "roc_auc": 0.843},  # not its test day
+        {"as_of": "2017-04-14", "model_version": "b", "roc_auc": 0.9},  # not its test day either
+        {"as_of": "2017-04-20", "model_version": "b", "roc_auc": None},  # no AUC (one class)
+        {"as_of": "2017-04-14", "model_version": "c", "roc_auc": 0.7},  # no offline test known
+    ]
+    tests = {"a": ("2017-04-14", 0.8366), "b": ("2017-04-20", 0.85)}
+    assert live_vs_offline(reports, tests) == [SameDay("a", "2017-04-14", 0.837, 0.8366)]
