@@ -33,7 +33,6 @@ from rich.table import Table
 from musicbox.errors import MusicboxError
 from musicbox.settings import Settings
 from musicbox.topics import Topics
-from streaming.scoring.quality import live_vs_offline
 
 console = Console()
 
@@ -413,6 +412,8 @@ def _wait_worker(demo: Demo, last: date, timeout_s: float = 300) -> None:
 
 
 def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list[date]) -> None:
+    from streaming.scoring.quality import live_vs_offline
+
     settings = demo.settings
     topics = Topics(settings.topic_prefix)
     features = _consume(settings, topics.features)
