@@ -33,7 +33,7 @@ from streaming.scoring.event_flow import EventFlow
 from streaming.scoring.feature_flow import FeatureFlow, Prepared
 from streaming.scoring.feature_reader import FeatureReader
 from streaming.scoring.messages import Incoming
-from streaming.scoring.metrics import WorkerMetrics
+from streaming.scoring.metrics import LagKey, WorkerMetrics, show_lags
 from streaming.scoring.quality import LiveQuality
 from streaming.scoring.ratings import UserRatings
 from streaming.scoring.recommender import Recommender
@@ -126,6 +126,7 @@ class WorkerApp:
     deps: Dependencies
     last_input_s: float = field(default_factory=time.monotonic)
     busy: int = 0  # batches being handled
+    lag_series: set[LagKey] = field(default_factory=set)  # consumer-lag series this process exports
 
     def touch(self) -> None:
         self.last_input_s = time.monotonic()
@@ -274,26 +275,26 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
 
 
 def observe_state(worker: WorkerApp, metrics: WorkerMetrics) -> None:
-    """Table sizes and, per input partition, the messages not read yet."""
+    """Table sizes and, per input partition this worker reads, the messages not read yet."""
     for name, table in worker.tables.items():
         metrics.table_keys.labels(name).set(len(table.data))
-    for partition, lag in worker.reader.lag().items():
-        metrics.consumer_lag.labels(worker.reader.topic, str(partition)).set(lag)
+    reader = worker.reader
+    lags: dict[LagKey, int | None] = {(reader.topic, str(p)): None for p in reader.owned}
+    lags.update({(reader.topic, str(p)): lag for p, lag in reader.lag().items()})
     app = worker.app
     try:
         assignment = app.consumer.assignment()
     except Exception:  # not subscribed yet
-        return
+        assignment = set()
     for tp in assignment:
         if tp.topic.endswith("-changelog"):
             continue
         highwater = app.consumer.highwater(tp)
-        if highwater is None:
-            continue
         read = app.monitor.tp_read_offsets.get(tp)
         # Before the first message of a run, the position is the committed offset, which
         # Faust keeps privately: read it if it is there, else leave the gauge alone.
         committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
         position = read + 1 if read is not None else committed
-        if position is not None:
-            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+        lag = max(0, highwater - position) if highwater is not None and position is not None else None
+        lags[(tp.topic, str(tp.partition))] = lag
+    worker.lag_series = show_lags(metrics.consumer_lag, lags, worker.lag_series)

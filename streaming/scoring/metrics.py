@@ -27,6 +27,24 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
     histogram._sum.inc(float(values.sum()))
 
 
+LagKey = tuple[str, str]  # (topic, partition) labels of the consumer-lag gauge
+
+
+def show_lags(gauge: Gauge, lags: dict[LagKey, int | None], shown: set[LagKey]) -> set[LagKey]:
+    """Set the lag of every partition read now (None: not known yet, left as it is) and remove
+    the series of partitions no longer read (a rebalance gave them to another worker, which
+    reports them: a frozen value here would be a false lag alert). `shown` is what the last call
+    returned: the series this process exports."""
+    for key in shown - lags.keys():
+        gauge.remove(*key)
+    now = shown & lags.keys()
+    for key, lag in lags.items():
+        if lag is not None:
+            gauge.labels(*key).set(lag)
+            now.add(key)
+    return now
+
+
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
-from streaming.scoring.metrics import WorkerMetrics, observe_many
+from streaming.scoring.metrics import WorkerMetrics, observe_many, show_lags
 from streaming.scoring.quality import QualityReport
 from streaming.scoring.reload import ReloadEvent
 
@@ -70,3 +70,21 @@ def test_observe_many_is_observe_for_each_value() -> None:
         ]
 
     assert samples(bulk) == samples(one_by_one)
+
+
+def test_consumer_lag_series_follow_the_partitions_read() -> None:
+    # A partition given to another worker in a rebalance leaves this worker's metrics at once:
+    # its last value, frozen, would raise the lag alert forever.
+    registry = CollectorRegistry()
+    lag = WorkerMetrics(registry).consumer_lag
+
+    def shown(topic: str, partition: str) -> float | None:
+        return value(registry, "musicbox_worker_consumer_lag", topic=topic, partition=partition)
+
+    series = show_lags(lag, {("f", "0"): 5, ("f", "1"): 900, ("p", "0"): None}, set())
+    assert (shown("f", "0"), shown("f", "1"), shown("p", "0")) == (5, 900, None)  # None: not known yet
+    series = show_lags(lag, {("f", "0"): 0, ("p", "0"): 3}, series)  # partition 1 moved away
+    assert (shown("f", "0"), shown("f", "1"), shown("p", "0")) == (0, None, 3)
+    series = show_lags(lag, {("f", "0"): None, ("f", "1"): None}, series)  # back, lag unknown
+    assert (shown("f", "0"), shown("f", "1"), shown("p", "0")) == (0, None, None)
+    assert series == {("f", "0")}
