@@ -5,9 +5,10 @@
 
 1. service: the pure scoring service in this process (decode + validate + predict + encode):
    the ceiling of the worker's own code.
-2. worker: `musicbox worker` on a fresh topic prefix, warmed up; then, --rounds times, one
-   closed day of feature rows for every user is produced at once (aiokafka batches, as fast as
-   the streaming job's bulk write), stamped computed_at_ms = the close. Reported per round and
+2. worker: `musicbox worker` on a fresh topic prefix, warmed up (with --workers N: until its
+   consumer group is stable with N members); then, --rounds times, one closed day of feature
+   rows for every user is produced at once (aiokafka batches, as fast as the streaming job's
+   bulk write), stamped computed_at_ms = the close. Reported per round and
    as the median: rows/s from the close to the last score, and the latency (scored_at_ms -
    computed_at_ms) at p50 / p99 / max. Goal: >= 50 K rows/s, p99 <= 5 s.
 3. events: one day of plays for --active-users users, then the day's ticks: events/s through
@@ -48,7 +49,7 @@ from musicbox.events import Event, Tick, encode_json
 from musicbox.features import AS_OF, COMPUTED_AT_MS, DEVICE, IS_BOT, LABEL, NUMERIC_FEATURES, UID
 from musicbox.settings import Settings
 from musicbox.topics import Topics
-from streaming.scoring.app import app_id
+from streaming.scoring.app import app_id, features_group
 from streaming.scoring.feature_rows import feature_frame
 from streaming.scoring.reload import Served
 from streaming.scoring.service import ScoringService
@@ -160,6 +161,35 @@ def wait_for_records(settings: Settings, topic: str, want: int, timeout_s: float
         consumer.close()
 
 
+def _partitions_of(assignment: Any) -> int:
+    """Partitions in a member assignment as kafka-python's `describe_groups` decodes it."""
+    if not isinstance(assignment, dict):
+        return 0
+    return sum(len(t.get("partitions", [])) for t in assignment.get("assigned_partitions", []))
+
+
+def wait_for_group(settings: Settings, group: str, members: int, timeout_s: float) -> None:
+    """Until consumer group `group` is stable with `members` members, each assigned partitions:
+    with several workers, the first rounds would otherwise time the group's first rebalance."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            info = admin.describe_groups([group])[group]
+            assigned = [m for m in info["members"] if _partitions_of(m.get("member_assignment"))]
+            if info["group_state"] == "Stable" and len(assigned) == members:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"{group}: not {members} members with partitions after {timeout_s:.0f} s: {info}"
+                )
+            time.sleep(0.5)
+    finally:
+        admin.close()
+
+
 def worker_env(settings: Settings) -> dict[str, str]:
     env = {**os.environ, "MUSICBOX_LOG_LEVEL": "WARNING"}
     env.update(
@@ -203,6 +233,7 @@ def bench_worker(
         wait_for_records(settings, topics.churn_scores, warm_scored, 180)
         if len(read_scores(settings, topics.churn_scores, warm_scored, 30)) < warm_scored:
             raise SystemExit(f"the worker did not warm up; its log:\n{log.read_text()[-3000:]}")
+        wait_for_group(settings, features_group(app_id(settings.topic_prefix)), workers, 120)
         for n in range(rounds):
             day = f"2017-04-{28 + n:02d}" if n < 3 else f"2017-05-{n - 2:02d}"
             close_s = time.time()
@@ -420,6 +451,9 @@ def main() -> None:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         stem = settings.topic_prefix.rstrip(".")
         admin.delete_topics([t for t in admin.list_topics() if t.startswith(stem)])
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(stem)]
+        if groups:
+            admin.delete_groups(groups)  # the workers' consumer groups, empty once they stopped
         admin.close()
         shutil.rmtree(var_dir, ignore_errors=True)
 
