@@ -11,6 +11,7 @@ import pytest
 from models.registry import LoadedAls, LoadedChurn, load_als, load_churn
 from musicbox.topics import Topics
 from streaming.scoring.app import EXIT_FAILED_BATCH, handle_with_retry
+from streaming.scoring.errors import NoModelError
 from streaming.scoring.event_flow import EventFlow
 from streaming.scoring.feature_flow import FeatureFlow
 from streaming.scoring.messages import Incoming
@@ -69,6 +70,23 @@ def features(
         )
         for i, uid in enumerate(uids)
     ]
+
+
+def test_a_batch_prepared_before_a_model_is_served_is_scored_on_its_retry(models) -> None:
+    # `prepare` starts the model on the batch at once; with no model served that run fails, and
+    # the retry (handle_with_retry calls `handle` again with the same prepared batch) scores it.
+    churn, _ = models
+    served: dict[str, Served[LoadedChurn] | None] = {"now": None}
+    sink = ListSink()
+    flow = FeatureFlow(ScoringService(lambda: served["now"]), LiveQuality(DictStore(), 2), sink, T)
+    batch = features("2017-04-01", range(1, 6), 0)
+    prepared = flow.prepare(batch)
+    with pytest.raises(NoModelError):
+        asyncio.run(flow.handle(batch, prepared))
+    assert not sink.records[T.churn_scores]
+    served["now"] = churn
+    asyncio.run(flow.handle(batch, prepared))
+    assert sorted(json.loads(v)["uid"] for _, v in sink.records[T.churn_scores]) == [1, 2, 3, 4, 5]
 
 
 def test_feature_batch_to_scores_and_dead_letters(models) -> None:
