@@ -464,8 +464,7 @@ def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list
         table.add_row(
             "live ROC AUC",
             f"{sum(live) / len(live):.3f} mean over {len(live)} (day, model) pairs "
-            f"({min(live):.3f} .. {max(live):.3f} by day; the data set's first days give users short "
-            "histories)",
+            f"({min(live):.3f} .. {max(live):.3f} by day)",
         )
     tests = _offline_tests(demo.root)
     for pair in live_vs_offline(quality, tests):
@@ -476,7 +475,11 @@ def _summary(demo: Demo, first_versions: dict[str, str], parity: str, days: list
         )
     if served.get("churn") in tests:
         day, auc = tests[served["churn"]]
-        table.add_row("offline test ROC AUC", f"{auc:.3f} (the served churn model's test, as of {day})")
+        table.add_row(
+            "offline test ROC AUC",
+            f"{auc:.3f} (the served churn model's test, as of {day}; other days, maybe another model "
+            "than the live figures: the same-day line compares like with like)",
+        )
     table.add_row(
         "time",
         f"{time.monotonic() - demo.started:.0f} s: "
