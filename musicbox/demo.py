@@ -397,12 +397,15 @@ def _wait_worker(demo: Demo, last: date, timeout_s: float = 300) -> None:
         recs = _consume(demo.settings, topics.recommendations)
         sizes = (len(scores), len(recs))
         last_day = last.isoformat()
-        if (
-            any(s.get("as_of") == last_day for s in scores)
-            and any(r.get("as_of") == last_day for r in recs)
-            and sizes == previous
-        ):
+        scored = any(s.get("as_of") == last_day for s in scores)
+        recommended = any(r.get("as_of") == last_day for r in recs)
+        if scored and recommended and sizes == previous:
             return
+        console.print(
+            f"  {time.monotonic() - demo.started:.0f} s: scores {sizes[0]:,} (of {last_day}: "
+            f"{'yes' if scored else 'not yet'}), recommendations {sizes[1]:,} (of {last_day}: "
+            f"{'yes' if recommended else 'not yet'})"
+        )
         previous = sizes
         time.sleep(5)
     raise DemoError(
