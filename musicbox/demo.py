@@ -176,22 +176,36 @@ def _reset_topics(settings: Settings) -> None:
         time.sleep(1)
 
 
-def _consume(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    from kafka import KafkaConsumer, TopicPartition
+class _TopicTail:
+    """A topic's JSON records from its beginning; each `read` returns those added since the last."""
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
+    def __init__(self, settings: Settings, topic: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        partitions = self.consumer.partitions_for_topic(topic) or []
+        self.parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self.consumer.assign(self.parts)
+        self.consumer.seek_to_beginning(*self.parts)
+
+    def read(self) -> list[dict[str, Any]]:
+        end = self.consumer.end_offsets(self.parts)
         values: list[dict[str, Any]] = []
-        while any(consumer.position(tp) < end[tp] for tp in parts):
-            for records in consumer.poll(timeout_ms=1000, max_records=50_000).values():
+        while any(self.consumer.position(tp) < end[tp] for tp in self.parts):
+            for records in self.consumer.poll(timeout_ms=1000, max_records=50_000).values():
                 values += [json.loads(r.value) for r in records]
         return values
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _consume(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    tail = _TopicTail(settings, topic)
+    try:
+        return tail.read()
     finally:
-        consumer.close()
+        tail.close()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -389,25 +403,36 @@ def _served_versions(root: Path) -> dict[str, str]:
 def _wait_worker(demo: Demo, last: date, timeout_s: float = 300) -> None:
     """Until the worker has scored and recommended for the last day and its outputs stop growing."""
     topics = Topics(demo.settings.topic_prefix)
+    last_day = last.isoformat()
+    # Read on from where the last look ended: re-reading both topics every time cost seconds
+    # of CPU the worker being waited for could have used.
+    tails = [
+        _TopicTail(demo.settings, topics.churn_scores),
+        _TopicTail(demo.settings, topics.recommendations),
+    ]
+    sizes, seen = [0, 0], [False, False]
     deadline = time.monotonic() + timeout_s
-    previous = (-1, -1)
-    while time.monotonic() < deadline:
-        demo.check_alive("worker")
-        scores = _consume(demo.settings, topics.churn_scores)
-        recs = _consume(demo.settings, topics.recommendations)
-        sizes = (len(scores), len(recs))
-        last_day = last.isoformat()
-        scored = any(s.get("as_of") == last_day for s in scores)
-        recommended = any(r.get("as_of") == last_day for r in recs)
-        if scored and recommended and sizes == previous:
-            return
-        console.print(
-            f"  {time.monotonic() - demo.started:.0f} s: scores {sizes[0]:,} (of {last_day}: "
-            f"{'yes' if scored else 'not yet'}), recommendations {sizes[1]:,} (of {last_day}: "
-            f"{'yes' if recommended else 'not yet'})"
-        )
-        previous = sizes
-        time.sleep(5)
+    previous = [-1, -1]
+    try:
+        while time.monotonic() < deadline:
+            demo.check_alive("worker")
+            for i, tail in enumerate(tails):
+                new = tail.read()
+                sizes[i] += len(new)
+                seen[i] = seen[i] or any(r.get("as_of") == last_day for r in new)
+            scored, recommended = seen
+            if scored and recommended and sizes == previous:
+                return
+            console.print(
+                f"  {time.monotonic() - demo.started:.0f} s: scores {sizes[0]:,} (of {last_day}: "
+                f"{'yes' if scored else 'not yet'}), recommendations {sizes[1]:,} (of {last_day}: "
+                f"{'yes' if recommended else 'not yet'})"
+            )
+            previous = list(sizes)
+            time.sleep(5)
+    finally:
+        for tail in tails:
+            tail.close()
     raise DemoError(
         f"the worker did not score and recommend {last} within {timeout_s:.0f} s; "
         f"see {demo.root / 'worker.log'}"
