@@ -66,17 +66,15 @@ def bench_parse_encode(logs: Path, to_day: str | None) -> tuple[int, float]:
 def bench_replay(settings: Settings, logs: Path, to_day: str | None) -> tuple[int, float]:
     """The real thing: `Replay` with the Kafka sink at max speed into fresh topics."""
     from infra.local.kafka_broker import ensure_topics
-    from producers.replay.core import Replay
+    from producers.replay.kafka_sink import kafka_replay
     from producers.replay.pacing import Pacer
-    from producers.replay.sink import KafkaSink
 
     ensure_topics(settings)
     stats = ReadStats()
     days = group_by_day(select_logs(logs, to_day=to_day, stats=stats))
-    sink = KafkaSink(settings.kafka_bootstrap)
     started = time.monotonic()
-    counts = Replay(sink, Topics(settings.topic_prefix), Pacer(None)).run(days, stats)
-    sink.close()
+    with kafka_replay(settings, Pacer(None)) as replay:
+        counts = replay.run(days, stats)
     return counts.events + counts.dead_letters, time.monotonic() - started
 
 

@@ -177,10 +177,8 @@ def _replay_recording_ticks(settings: Settings, logs: Path, to_day: str, speed: 
     from collections import Counter
 
     from musicbox.rawlogs import ReadStats, group_by_day
-    from musicbox.topics import Topics
-    from producers.replay.core import Replay
+    from producers.replay.kafka_sink import kafka_replay
     from producers.replay.pacing import Pacer
-    from producers.replay.sink import KafkaSink
 
     acked: dict[str, float] = {}
 
@@ -196,9 +194,8 @@ def _replay_recording_ticks(settings: Settings, logs: Path, to_day: str, speed: 
 
     stats = ReadStats()
     days = group_by_day(select_logs(logs, to_day=to_day, stats=stats))
-    sink = KafkaSink(settings.kafka_bootstrap)
-    Replay(sink, Topics(settings.topic_prefix), Pacer(speed), observer=Recorder()).run(days, stats)
-    sink.close()
+    with kafka_replay(settings, Pacer(speed), observer=Recorder()) as replay:
+        replay.run(days, stats)
     return acked
 
 

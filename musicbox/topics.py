@@ -7,6 +7,8 @@ from dataclasses import dataclass
 # Replay topics keep every record (retention.ms=-1): their record timestamps are wall-clock
 # times, but a replay may be read again long after it was written.
 REPLAY_TOPIC_CONFIG = {"retention.ms": "-1"}
+# The replay ledger keeps the latest record per key (what each partition holds of each day).
+LEDGER_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class Topics:
         return f"{self.prefix}dead-letters"
 
     @property
+    def replay_ledger(self) -> str:
+        """What the replay has committed of each day, per partition (producers.replay.ledger)."""
+        return f"{self.prefix}replay-ledger"
+
+    @property
     def events(self) -> tuple[str, str, str]:
         """The three event topics, which also carry the day ticks."""
         return (self.plays, self.downloads, self.searches)
@@ -59,4 +66,9 @@ class Topics:
         for t in (self.features, self.churn_scores, self.recommendations, self.model_quality):
             topics[t] = {}
         topics[self.dead_letters] = dict(REPLAY_TOPIC_CONFIG)
+        topics[self.replay_ledger] = dict(LEDGER_TOPIC_CONFIG)
         return topics
+
+    def partitions_of(self, topic: str, default: int) -> int:
+        """Partitions to create `topic` with: one for the ledger (read whole, in order), else `default`."""
+        return 1 if topic == self.replay_ledger else default

@@ -174,12 +174,18 @@ def ensure_topics(settings: Settings) -> list[str]:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    wanted = Topics(settings.topic_prefix).all()
+    topics = Topics(settings.topic_prefix)
+    wanted = topics.all()
     admin = _admin(settings)
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(name, num_partitions=settings.partitions, replication_factor=1, topic_configs=config)
+            NewTopic(
+                name,
+                num_partitions=topics.partitions_of(name, settings.partitions),
+                replication_factor=1,
+                topic_configs=config,
+            )
             for name, config in wanted.items()
             if name not in existing
         ]

@@ -22,13 +22,10 @@ from rich.table import Table
 from musicbox.metrics import serve
 from musicbox.rawlogs import ReadStats, group_by_day, select_logs
 from musicbox.settings import Settings
-from musicbox.topics import Topics
-from producers.replay.core import Replay, ReplayCounts
-from producers.replay.errors import ReplayError
+from producers.replay.core import ReplayCounts
+from producers.replay.kafka_sink import kafka_replay
 from producers.replay.metrics import ReplayMetrics
 from producers.replay.pacing import Pacer
-from producers.replay.sink import KafkaSink
-from producers.replay.state import StateFile, logs_fingerprint
 
 console = Console(stderr=True)
 
@@ -47,8 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pace.add_argument("--max-speed", action="store_true", help="as fast as Kafka acknowledges")
     parser.add_argument("--from", dest="from_day", help="first day to replay (YYYY-MM-DD)")
     parser.add_argument("--to", dest="to_day", help="last day to replay (YYYY-MM-DD)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last acknowledged position")
-    parser.add_argument("--checkpoint-every", type=int, default=50_000, help="events between checkpoints")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="always on now: a replay skips what the topics already hold of these logs (kept for scripts)",
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=50_000, help="most lines in one Kafka transaction"
+    )
     parser.add_argument("--no-metrics", action="store_true", help="do not serve Prometheus metrics")
 
 
@@ -79,24 +82,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stats = ReadStats()
     logs = select_logs(args.logs, args.from_day, args.to_day, stats)
     days = group_by_day(logs)
-    state = StateFile(settings.var_dir / "replay" / "state.json", logs_fingerprint(logs))
-    start = state.load() if args.resume else None
-    if args.resume and start is None:
-        console.print("no resume point for these logs: replaying from the start")
-    elif start is not None:
-        console.print(f"resuming at {start.day}, item {start.items:,} (everything before was acknowledged)")
 
     registry = CollectorRegistry()
     metrics = ReplayMetrics(registry, stats)
     if not args.no_metrics:
         serve(registry, settings.metrics_host, settings.replay_metrics_port)
-    sink = KafkaSink(settings.kafka_bootstrap, on_wait=lambda msg: console.print(f"[yellow]{msg}"))
-    topics = Topics(settings.topic_prefix)
-    try:
-        sink.require_topics([*topics.events, topics.dead_letters])
-    except ReplayError:
-        sink.close()
-        raise
     pacer = Pacer(None if args.max_speed else args.speed)
     columns = (
         TextColumn("replay {task.fields[day]}"),
@@ -107,20 +97,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         TimeRemainingColumn(),
     )
     started = time.monotonic()
-    try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("replay", total=len(days), day="-", acked="0", rate="-")
-            replay = Replay(
-                sink,
-                topics,
-                pacer,
-                state=state,
-                observer=_Progress(progress, task, metrics),
-                checkpoint_every=args.checkpoint_every,
-            )
-            counts = replay.run(days, stats, start)
-    finally:
-        sink.close()
+    with (
+        Progress(*columns, console=console, transient=False) as progress,
+        kafka_replay(
+            settings,
+            pacer,
+            checkpoint_every=args.checkpoint_every,
+            on_wait=lambda msg: console.print(f"[yellow]{msg}"),
+        ) as replay,
+    ):
+        task = progress.add_task("replay", total=len(days), day="-", acked="0", rate="-")
+        replay.observer = _Progress(progress, task, metrics)
+        if replay.ledger.days():
+            held = len(replay.ledger.days())
+            console.print(f"the topics hold {held} days of earlier replays: what they hold is not sent again")
+        counts = replay.run(days, stats)
     _print_summary(counts, stats, time.monotonic() - started, pacer)
     return 0
 
@@ -137,8 +128,10 @@ def _print_summary(counts: ReplayCounts, stats: ReadStats, elapsed_s: float, pac
     table.add_row("dead letters sent", f"{counts.dead_letters:,}")
     for reason, n in sorted(counts.dead_letters_by_reason.items()):
         table.add_row(f"  {reason}", f"{n:,}")
-    if counts.skipped_on_resume:
-        table.add_row("already sent before the resume", f"{counts.skipped_on_resume:,}")
+    if counts.already_in_kafka:
+        table.add_row("lines already in Kafka (an earlier run)", f"{counts.already_in_kafka:,}")
+    if counts.days_already_done:
+        table.add_row("days already in Kafka (not read)", f"{len(counts.days_already_done)}")
     repairs = stats.repairs_by_field
     table.add_row("fields repaired to null", f"{sum(repairs.values()):,}")
     for name, n in sorted(repairs.items()):
@@ -149,16 +142,15 @@ def _print_summary(counts: ReplayCounts, stats: ReadStats, elapsed_s: float, pac
     table.add_row(
         "throughput", f"{(counts.events + counts.dead_letters) / max(elapsed_s, 1e-9):,.0f} lines/s"
     )
+    table.add_row("Kafka transactions", f"{counts.commits:,}")
     out.print(table)
-    balance = counts.events + counts.dead_letters + counts.skipped_on_resume
-    verdict = "reconciles" if balance == stats.lines else "DOES NOT reconcile"
+    verdict = "reconciles" if counts.reconciles(stats.lines) else "DOES NOT reconcile"
     out.print(
         f"lines read {stats.lines:,} = events {counts.events:,} + dead letters {counts.dead_letters:,}"
-        + (f" + sent before resume {counts.skipped_on_resume:,}" if counts.skipped_on_resume else "")
+        + (f" + already in Kafka {counts.already_in_kafka:,}" if counts.already_in_kafka else "")
         + f": {verdict}"
     )
-    if counts.possible_duplicates:
-        out.print(
-            f"resumed run: up to {counts.possible_duplicates:,} messages sent just before the interruption "
-            "may appear twice; duplicates are identical (same key, same event_id): consumers can drop them"
-        )
+    done = counts.days_already_done
+    if done:
+        span = done[0] if len(done) == 1 else f"{done[0]} .. {done[-1]}"
+        out.print(f"already in Kafka whole, not read again: {len(done)} day(s), {span}")

@@ -1,9 +1,14 @@
-"""The replay loop: days in order, each day's lines merged in event time, sent, checkpointed,
-then a tick for the next day on every partition of every event topic.
+"""The replay loop: days in order, each day's lines merged in event time, placed, sent in
+transactions, then a tick for the next day on every partition of every event topic.
 
-Counts only what Kafka acknowledged: sends are counted as pending and move to the totals at a
-checkpoint (a flush that succeeded). A crash loses at most the pending ones, which `--resume`
-sends again as identical messages (same key, same deterministic event_id).
+Exactly once into Kafka: every commit carries the ledger records of what each partition now
+holds of the day (`ledger`), in the same transaction as the messages. A replay on the same
+logs first reads the ledger: days done are skipped; in a day cut short each partition's items
+already there are skipped (the placement and order are deterministic, so "the first n items
+of this partition" names exactly the same lines again). A run killed at any moment leaves an
+open transaction that the next run aborts: nothing is lost, nothing arrives twice.
+
+Counts only what Kafka committed: sends are pending until their commit succeeds.
 """
 
 from __future__ import annotations
@@ -11,29 +16,30 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from musicbox.events import Event, Tick, next_day
 from musicbox.rawlogs import LogFile, ReadStats, iter_day
-from musicbox.topics import Topics
+from producers.replay.ledger import Entry, Ledger, LedgerRecord, Slot, day_fingerprint, encode
 from producers.replay.pacing import Pacer
+from producers.replay.routing import Router
 from producers.replay.sink import Sink
-from producers.replay.state import Position, StateFile
 
 
 @dataclass
 class ReplayCounts:
-    """What Kafka acknowledged in this run."""
+    """What Kafka committed in this run, and what it held already."""
 
     events_by_type: Counter[str] = field(default_factory=Counter)
     dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
     ticks: int = 0
     days_completed: int = 0
     bytes: int = 0
-    skipped_on_resume: int = 0  # items of the resumed day acknowledged by an earlier run
-    possible_duplicates: int = 0  # upper bound of messages an interrupted run may have sent twice
+    commits: int = 0
+    already_in_kafka: int = 0  # lines of days cut short that an earlier run had committed
+    days_already_done: list[str] = field(default_factory=list)  # held whole: not read again
 
     @property
     def events(self) -> int:
@@ -42,6 +48,10 @@ class ReplayCounts:
     @property
     def dead_letters(self) -> int:
         return sum(self.dead_letters_by_reason.values())
+
+    def reconciles(self, lines_read: int) -> bool:
+        """Every line read is an event, a dead letter, or was in Kafka already."""
+        return self.events + self.dead_letters + self.already_in_kafka == lines_read
 
 
 class ReplayObserver(Protocol):
@@ -66,69 +76,110 @@ class NullObserver:
 @dataclass
 class Replay:
     sink: Sink
-    topics: Topics
+    router: Router
     pacer: Pacer
-    state: StateFile | None = None
+    ledger: Ledger = field(default_factory=Ledger)
     observer: ReplayObserver = field(default_factory=NullObserver)
-    checkpoint_every: int = 50_000
+    checkpoint_every: int = 50_000  # items per transaction at most
+    commit_interval_s: float = 1.0  # a paced replay commits before any wait once this old
+    clock: Callable[[], float] = time.monotonic
     counts: ReplayCounts = field(default_factory=ReplayCounts)
     _pending_events: Counter[str] = field(default_factory=Counter, init=False)
     _pending_dead: Counter[str] = field(default_factory=Counter, init=False)
     _pending_bytes: int = field(default=0, init=False)
+    _pending: int = field(default=0, init=False)
+    _last_commit_s: float = field(default=0.0, init=False)
+    _ledger_state: tuple[str, str, dict[Slot, int]] | None = field(default=None, init=False)
 
-    def run(
-        self, days: Sequence[tuple[dt.date, list[LogFile]]], stats: ReadStats, start: Position | None = None
-    ) -> ReplayCounts:
-        if start is not None:
-            # Whatever an interrupted run sent after its last checkpoint may arrive twice.
-            self.counts.possible_duplicates = self.checkpoint_every
+    def run(self, days: Sequence[tuple[dt.date, list[LogFile]]], stats: ReadStats) -> ReplayCounts:
+        self._last_commit_s = self.clock()
+        self.pacer.before_sleep = self._before_sleep
+        slots = self.router.event_partitions()
+        partitions, event_topics = self.router.partitions, self.router.topics.events
         for day, logs in days:
-            iso = day.isoformat()
-            if start is not None and iso < start.day:
+            iso, files = day.isoformat(), day_fingerprint(logs)
+            status = self.ledger.day(iso, files, partitions, event_topics)
+            if status.done:
+                self.counts.days_already_done.append(iso)
+                self.observer.day_done(iso, 0)
                 continue
-            skip = start.items if start is not None and iso == start.day else 0
-            self.counts.skipped_on_resume += skip
-            self._replay_day(iso, logs, stats, skip)
+            self._replay_day(iso, files, logs, stats, status.sent, slots)
         return self.counts
 
-    def _replay_day(self, iso: str, logs: list[LogFile], stats: ReadStats, skip: int) -> None:
+    def _replay_day(
+        self,
+        iso: str,
+        files: str,
+        logs: list[LogFile],
+        stats: ReadStats,
+        already: dict[Slot, int],
+        slots: list[Slot],
+    ) -> None:
         self.observer.day_started(iso)
-        n = skip
-        send, topics, pace = self.sink.send, self.topics, self.pacer.pace
-        for item in iter_day(logs, stats, skip=skip):
+        index: dict[Slot, int] = {}  # items of this day placed on each partition so far
+        self._ledger_state = (iso, files, index)
+        send, place, pace = self.sink.send, self.router.place, self.pacer.pace
+        every = self.checkpoint_every
+        events, dead = self._pending_events, self._pending_dead
+        for item in iter_day(logs, stats):
+            topic, partition, key, value = place(item)
+            slot = (topic, partition)
+            i = index.get(slot, 0)
+            index[slot] = i + 1
+            if i < already.get(slot, 0):
+                self.counts.already_in_kafka += 1
+                continue
             if isinstance(item, Event):
                 pace(item.event_time_ms)
-                value = item.to_json()
-                send(topics.for_event_type(item.type), str(item.uid).encode(), value)
-                self._pending_events[item.type] += 1
+                events[item.type] += 1
             else:
-                value = item.to_json()
-                send(topics.dead_letters, None, value)
-                self._pending_dead[item.reason] += 1
+                dead[item.reason] += 1
+            send(topic, partition, key, value)
             self._pending_bytes += len(value)
-            n += 1
-            if n % self.checkpoint_every == 0:
-                self._checkpoint(Position(iso, n))
-        self._checkpoint(Position(iso, n))
+            self._pending += 1
+            if self._pending >= every:
+                self._commit()
+        self._commit()  # the day's lines first: its ticks go out only once they are all in
         tick = Tick(next_day(iso)).to_json()
-        ticks = 0
-        for topic in topics.events:
-            for partition in self.sink.partitions_for(topic):
-                send(topic, None, tick, partition)
-                ticks += 1
-        self._checkpoint(Position(next_day(iso), 0))
-        self.counts.ticks += ticks
+        for topic, partition in slots:
+            send(topic, partition, None, tick)
+            index.setdefault((topic, partition), 0)
+        self._commit(done=True)
+        self._ledger_state = None
+        self.counts.ticks += len(slots)
         self.counts.days_completed += 1
-        self.observer.day_done(iso, ticks)
+        self.observer.day_done(iso, len(slots))
 
-    def _checkpoint(self, position: Position) -> None:
-        started = time.monotonic()
-        self.sink.flush()  # raises when anything was not acknowledged: nothing pending is counted
-        flush_s = time.monotonic() - started
-        self.counts.events_by_type.update(self._pending_events)
-        self.counts.dead_letters_by_reason.update(self._pending_dead)
-        self.counts.bytes += self._pending_bytes
-        self.observer.acknowledged(self._pending_events, self._pending_dead, self._pending_bytes, flush_s)
-        self._pending_events, self._pending_dead, self._pending_bytes = Counter(), Counter(), 0
-        if self.state is not None:
-            self.state.save(position)
+    def _ledger_records(self, done: bool) -> list[LedgerRecord]:
+        if self._ledger_state is None:
+            return []
+        day, files, index = self._ledger_state
+        of = self.router.partitions
+        return [encode(day, (t, p), Entry(n, done, files, of[t])) for (t, p), n in sorted(index.items())]
+
+    def _before_sleep(self, delay_s: float) -> None:
+        """A paced replay is about to wait: commit what is pending if it would otherwise stay
+        invisible to consumers for longer than `commit_interval_s`."""
+        if self._pending and (
+            delay_s >= self.commit_interval_s or self.clock() - self._last_commit_s >= self.commit_interval_s
+        ):
+            self._commit()
+
+    def _commit(self, done: bool = False) -> None:
+        started = self.clock()
+        # Raises when Kafka did not take it all: nothing pending is counted, and the ledger
+        # still says what the topics held before this transaction.
+        self.sink.commit(self._ledger_records(done))
+        self._last_commit_s = now = self.clock()
+        c = self.counts
+        c.events_by_type.update(self._pending_events)
+        c.dead_letters_by_reason.update(self._pending_dead)
+        c.bytes += self._pending_bytes
+        c.commits += 1
+        self.observer.acknowledged(
+            self._pending_events, self._pending_dead, self._pending_bytes, now - started
+        )
+        # Cleared in place: the replay loop holds them under local names.
+        self._pending_events.clear()
+        self._pending_dead.clear()
+        self._pending_bytes = self._pending = 0

@@ -30,6 +30,7 @@ class Pacer:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     check_every: int = 256
+    before_sleep: Callable[[float], None] | None = None  # told the delay before each wait
     _anchor: tuple[int, float] | None = field(default=None, init=False)
     _n: int = field(default=0, init=False)
     slept_s: float = field(default=0.0, init=False)
@@ -45,5 +46,7 @@ class Pacer:
             return
         delay = wall_delay_s(event_time_ms, self._anchor[0], self._anchor[1], self.speed, self.clock())
         if delay > 0:
+            if self.before_sleep is not None:
+                self.before_sleep(delay)  # the replay commits what a wait would hold back
             self.sleep(delay)
             self.slept_s += delay

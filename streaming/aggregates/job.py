@@ -188,12 +188,16 @@ def _observed(observation: Observation, classified: DataFrame, metrics: list[Col
 
 
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
-    """The three event topics through Spark's Kafka connector, from the earliest offsets."""
+    """The three event topics through Spark's Kafka connector, from the earliest offsets.
+
+    `read_committed`: the replay writes in transactions, and a replay killed mid-transaction
+    leaves records that its successor aborts; they must never be counted."""
     topics = Topics(settings.topic_prefix)
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
         .option("subscribe", ",".join(topics.events))
+        .option("kafka.isolation.level", "read_committed")
         .option("startingOffsets", "earliest")
         .option("failOnDataLoss", "true")
         .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets))

@@ -5,8 +5,10 @@ A missing service is a failure with a message saying what to do, never a skip.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +85,15 @@ def isolated(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         admin.close()
 
 
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.2) -> None:
+    """Poll `condition` until it holds; fail the test naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout_s:.0f} s")
+        time.sleep(every_s)
+
+
 def env_of(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes a `musicbox` subprocess use `settings`."""
     import os
@@ -122,15 +133,19 @@ def musicbox(
 
 
 def consume_all(
-    settings: Settings, topics: list[str], idle_ms: int = 5_000
+    settings: Settings, topics: list[str], idle_ms: int = 5_000, isolation_level: str = "read_committed"
 ) -> list[tuple[str, int, int, bytes | None, bytes]]:
-    """Every record of `topics` from the beginning: (topic, partition, offset, key, value)."""
+    """Every record of `topics` from the beginning: (topic, partition, offset, key, value).
+
+    `read_committed` by default, as every musicbox consumer reads: a transaction the replay
+    did not commit (it was killed) is not there."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         enable_auto_commit=False,
         consumer_timeout_ms=idle_ms,
+        isolation_level=isolation_level,
     )
     try:
         parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
@@ -138,10 +153,50 @@ def consume_all(
         consumer.seek_to_beginning(*parts)
         end = consumer.end_offsets(parts)
         got = []
-        for msg in consumer:
-            got.append((msg.topic, msg.partition, msg.offset, msg.key, msg.value))
-            if all(consumer.position(tp) >= end[tp] for tp in parts):
-                break
+        idle_until = time.monotonic() + idle_ms / 1000
+        # Positions move past transaction markers too, so they do reach the end offsets.
+        while any(consumer.position(tp) < end[tp] for tp in parts) and time.monotonic() < idle_until:
+            for records in consumer.poll(timeout_ms=500).values():
+                got += [(m.topic, m.partition, m.offset, m.key, m.value) for m in records]
+                idle_until = time.monotonic() + idle_ms / 1000
         return got
     finally:
         consumer.close()
+
+
+def replay_killed_at_random(
+    settings: Settings, logs: Path, max_delay_s: float, checkpoint_every: int
+) -> float:
+    """Start a paced replay (a day every 2 s), SIGKILL it at a random moment of its first
+    `max_delay_s` seconds after its first commit; returns that moment (for failure messages)."""
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from musicbox.topics import Topics
+
+    def committed() -> bool:
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            tp = TopicPartition(Topics(settings.topic_prefix).replay_ledger, 0)
+            return int(consumer.end_offsets([tp])[tp]) > 0
+        finally:
+            consumer.close()
+
+    argv = ["replay", "--logs", str(logs), "--speed", "43200", "--no-metrics"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "musicbox", *argv, "--checkpoint-every", str(checkpoint_every)],
+        env=env_of(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(committed, 60, "the replay's first commit")
+    delay_s = random.uniform(0.0, max_delay_s)
+    time.sleep(delay_s)  # the random point of the kill, not a wait for anything
+    assert proc.poll() is None, "the replay finished before it could be killed: slow it down"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return delay_s

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from musicbox.events import Event
 from musicbox.rawlogs import ReadStats, iter_logs
 from musicbox.settings import Settings
 from musicbox.topics import Topics
-from tests.integration.conftest import consume_all, env_of, musicbox
+from tests.integration.conftest import consume_all, env_of, musicbox, replay_killed_at_random
 
 
 @pytest.fixture(scope="module")
@@ -97,55 +96,42 @@ def test_replay_delivers_every_line_in_order_with_ticks(isolated: Settings, week
                 assert (topic, partition, next_day(day)) in ticks
 
 
-def test_kill_9_mid_replay_then_resume_loses_nothing(isolated: Settings, week_of_logs: Path) -> None:
-    events, dead, _ = _expected(week_of_logs)
-    # At a day every 2 s, a week takes ~14 s: kill it a few seconds in, mid-day.
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "musicbox",
-            "replay",
-            "--logs",
-            str(week_of_logs),
-            "--speed",
-            "43200",
-            "--no-metrics",
-            "--checkpoint-every",
-            "500",
-        ],
-        env=env_of(isolated),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    state = isolated.var_dir / "replay" / "state.json"
-    deadline = time.monotonic() + 60
-    while not state.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(3)
-    assert proc.poll() is None, "the replay finished before it could be killed: slow it down"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    interrupted_at = json.loads(state.read_text())
+def _source_lines(settings: Settings) -> Counter[str]:
+    """Every event id and dead-letter source a consumer sees, with how often it sees it."""
+    topics = Topics(settings.topic_prefix)
+    values = [json.loads(v) for *_, v in consume_all(settings, [*topics.events, topics.dead_letters])]
+    return Counter(v.get("event_id") or v["source"] for v in values if v.get("type") != "tick")
 
-    out = musicbox(isolated, "replay", "--logs", str(week_of_logs), "--max-speed", "--resume", "--no-metrics")
-    # It picked up mid-way: the summary counts what the killed run had acknowledged.
-    assert interrupted_at["day"] > "2017-03-30" or interrupted_at["items"] > 0
-    assert "reconciles" in out
-    if interrupted_at["items"]:
-        assert "already sent before the resume" in out
+
+def test_kill_9_anywhere_then_replay_again_holds_every_line_once(
+    isolated: Settings, week_of_logs: Path
+) -> None:
+    events, dead, _ = _expected(week_of_logs)
+    # At a day every 2 s, a week takes ~14 s: kill it at a random moment of its first seconds.
+    delay_s = replay_killed_at_random(isolated, week_of_logs, max_delay_s=4.0, checkpoint_every=500)
+    before = _source_lines(isolated)
+    assert 0 < sum(before.values()) < len(events) + dead, f"killed {delay_s:.2f} s in: nothing to resume"
+
+    musicbox(isolated, "replay", "--logs", str(week_of_logs), "--max-speed", "--no-metrics")
+    seen = _source_lines(isolated)
+    expected = Counter([e.event_id for e in events])
+    assert len(expected) == len(events)
+    # Every line once: each event id, and each dead letter's file:line, exactly once.
+    assert {k: n for k, n in seen.items() if n > 1} == {}, f"killed {delay_s:.2f} s in"
+    assert {k for k in seen if k in expected} == set(expected)
+    assert len(seen) == len(events) + dead
+
+
+def test_a_day_replayed_again_adds_nothing(isolated: Settings, week_of_logs: Path) -> None:
+    musicbox(isolated, "replay", "--logs", str(week_of_logs), "--max-speed", "--no-metrics")
     topics = Topics(isolated.topic_prefix)
-    records = consume_all(isolated, [*topics.events, topics.dead_letters])
-    values = [json.loads(v) for *_, v in records]
-    got_ids = Counter(v["event_id"] for v in values if v.get("type") in ("play", "download", "search"))
-    # Every source event is in Kafka; any duplicate is the very same message.
-    assert set(got_ids) == {e.event_id for e in events}
-    by_id: dict[str, set[str]] = defaultdict(set)
-    for v in values:
-        if "event_id" in v:
-            by_id[v["event_id"]].add(json.dumps(v, sort_keys=True))
-    assert all(len(variants) == 1 for variants in by_id.values())
-    assert len({v["source"] for v in values if "stage" in v}) == dead
+    everything = [*topics.events, topics.dead_letters]
+    once = sorted(v for *_, v in consume_all(isolated, everything))
+    musicbox(
+        isolated, "replay", "--logs", str(week_of_logs), "--max-speed", "--no-metrics",
+        "--from", "2017-04-01", "--to", "2017-04-01",
+    )  # fmt: skip
+    assert sorted(v for *_, v in consume_all(isolated, everything)) == once
 
 
 def test_missing_topics_fail_at_once_with_what_to_do(stack: Settings, week_of_logs: Path) -> None:

@@ -20,9 +20,13 @@ def test_topic_names_follow_the_contract() -> None:
 def test_replay_topics_keep_records_forever() -> None:
     # Record timestamps are wall-clock; a replay must stay readable however old it gets.
     topics = Topics().all()
-    assert len(topics) == 8
+    assert len(topics) == 9
     for name in Topics().events:
         assert topics[name]["retention.ms"] == "-1"
+    # The replay ledger keeps the latest record per key, on one partition read in order.
+    ledger = Topics().replay_ledger
+    assert topics[ledger] == {"cleanup.policy": "compact"}
+    assert Topics().partitions_of(ledger, 6) == 1 and Topics().partitions_of(Topics().plays, 6) == 6
 
 
 def test_broker_listens_on_loopback_only_with_single_node_factors() -> None:
