@@ -9,6 +9,7 @@ from prometheus_client import Counter as PromCounter
 
 from musicbox.events import day_start_ms
 from musicbox.rawlogs import ReadStats
+from musicbox.rawlogs.parse import DEAD_LETTER_REASONS
 
 
 class ReplayMetrics:
@@ -26,6 +27,8 @@ class ReplayMetrics:
             ["reason"],
             registry=registry,
         )
+        for reason in DEAD_LETTER_REASONS:  # at 0: the first dead letters are an increase
+            self.dead_letters.labels(reason)
         self.repairs = PromCounter(
             "musicbox_replay_repaired_fields",
             "fields set to null by the reader, by field",

@@ -7,9 +7,10 @@ import contextlib
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from models.registry import KINDS
 from musicbox.events import day_start_ms
 from streaming.scoring.quality import QualityReport
-from streaming.scoring.reload import ReloadEvent
+from streaming.scoring.reload import REFUSAL_REASONS, ReloadEvent
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:
@@ -106,6 +107,10 @@ class WorkerMetrics:
             ["kind", "reason"],
             registry=r,
         )
+        for kind in KINDS:  # at 0 from the start: a series born at 1 shows no increase to alert on
+            self.reloads.labels(kind)
+            for reason in REFUSAL_REASONS:
+                self.reload_failures.labels(kind, reason)
         self.table_keys = Gauge(
             "musicbox_worker_table_keys", "keys held per state table", ["table"], registry=r
         )
@@ -147,6 +152,10 @@ class WorkerMetrics:
             ["model_version"],
             registry=r,
         )
+        self._live_gauges = (
+            self.live_auc, self.live_precision, self.live_recall, self.live_users, self.live_as_of,
+        )  # fmt: skip
+        self._live_days: dict[str, str] = {}  # model version -> as-of day its gauges show
 
     def reload(self, event: ReloadEvent) -> None:
         if event.outcome == "refused":
@@ -159,7 +168,17 @@ class WorkerMetrics:
         self.model_info.labels(event.kind, event.version).set(1)
 
     def quality(self, report: QualityReport) -> None:
+        """Show a version's latest labelled day. A version is retired once another version has a
+        later labelled day (the worker serves one version at a time, so the older one scores no
+        more): its gauges go, or the live-AUC alert would judge it forever."""
         v = report.model_version
+        if any(day > report.as_of for u, day in self._live_days.items() if u != v):
+            return  # a retired version's late report: shown no more
+        for retired in [u for u, day in self._live_days.items() if u != v and day < report.as_of]:
+            for gauge in self._live_gauges:
+                gauge.remove(retired)
+            del self._live_days[retired]
+        self._live_days[v] = report.as_of
         nan = float("nan")
         self.live_auc.labels(v).set(nan if report.roc_auc is None else report.roc_auc)
         self.live_precision.labels(v).set(nan if report.precision is None else report.precision)

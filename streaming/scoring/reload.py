@@ -21,6 +21,17 @@ from models.errors import ModelError
 M = TypeVar("M")
 log = logging.getLogger(__name__)
 
+UNREADABLE_CURRENT = "unreadable_current"
+UNEXPECTED = "unexpected"
+
+
+def _error_names(base: type[Exception]) -> list[str]:
+    return [base.__name__] + [name for sub in base.__subclasses__() for name in _error_names(sub)]
+
+
+# Every `reason` a refusal can carry (the metrics start each at 0, so the first refusal counts).
+REFUSAL_REASONS: tuple[str, ...] = (UNREADABLE_CURRENT, UNEXPECTED, *_error_names(ModelError))
+
 
 @dataclass(frozen=True)
 class Served(Generic[M]):
@@ -66,7 +77,7 @@ class ModelReloader(Generic[M]):
         try:
             wanted = self._current()
         except OSError as exc:
-            return self._refuse("CURRENT", "unreadable_current", f"cannot read {self.kind} CURRENT: {exc}")
+            return self._refuse("CURRENT", UNREADABLE_CURRENT, f"cannot read {self.kind} CURRENT: {exc}")
         if wanted is None or wanted == self.version or wanted in self.refused:
             return None
         try:
@@ -75,7 +86,7 @@ class ModelReloader(Generic[M]):
             return self._refuse(wanted, type(exc).__name__, str(exc))
         except Exception as exc:  # an unforeseen failure must not take the served model down either
             log.exception("loading %s model %s failed unexpectedly", self.kind, wanted)
-            return self._refuse(wanted, "unexpected", f"{type(exc).__name__}: {exc}")
+            return self._refuse(wanted, UNEXPECTED, f"{type(exc).__name__}: {exc}")
         previous = self.version
         self.served = Served(model, wanted)  # one assignment: readers see the old or the new model
         if previous is not None:

@@ -88,3 +88,44 @@ def test_consumer_lag_series_follow_the_partitions_read() -> None:
     series = show_lags(lag, {("f", "0"): None, ("f", "1"): None}, series)  # back, lag unknown
     assert (shown("f", "0"), shown("f", "1"), shown("p", "0")) == (0, None, None)
     assert series == {("f", "0")}
+
+
+def test_reload_series_start_at_zero_so_the_first_refusal_is_an_increase() -> None:
+    # A counter series born at 1 never increases in Prometheus' eyes: the reload-failure alert
+    # (increase > 0) would miss a single refusal. Every kind and reason is there at 0 from the start.
+    registry = CollectorRegistry()
+    m = WorkerMetrics(registry)
+    for kind in ("churn", "als"):
+        assert value(registry, "musicbox_worker_model_reloads_total", kind=kind) == 0
+        for reason in ("CorruptArtifactError", "FeatureMismatchError", "unreadable_current", "unexpected"):
+            assert (
+                value(registry, "musicbox_worker_model_reload_failures_total", kind=kind, reason=reason) == 0
+            )
+    m.reload(ReloadEvent("als", "refused", "v9", None, "LibraryMismatchError"))
+    failures = "musicbox_worker_model_reload_failures_total"
+    assert value(registry, failures, kind="als", reason="LibraryMismatchError") == 1
+
+
+def test_live_quality_series_of_a_retired_version_are_removed() -> None:
+    # Once a newer version has a later labelled day, the old one scores no more: its five live
+    # gauges go (a frozen low AUC would keep the live-AUC alert firing for a model not served).
+    registry = CollectorRegistry()
+    m = WorkerMetrics(registry)
+    names = ("roc_auc", "precision", "recall", "users", "as_of_timestamp_seconds")
+
+    def shown(version: str) -> list[float | None]:
+        return [value(registry, f"musicbox_worker_live_{n}", model_version=version) for n in names]
+
+    m.quality(QualityReport("2017-04-01", "v1", 100, 0.60, 0.5, 0.5, 0.5, 0.3))
+    m.quality(QualityReport("2017-04-02", "v1", 100, 0.62, 0.5, 0.5, 0.5, 0.3))
+    m.quality(QualityReport("2017-04-02", "v2", 50, 0.80, 0.5, 0.5, 0.5, 0.3))  # switched that day
+    assert value(registry, "musicbox_worker_live_roc_auc", model_version="v1") == 0.62  # both shown
+    assert value(registry, "musicbox_worker_live_roc_auc", model_version="v2") == 0.80
+    m.quality(QualityReport("2017-04-03", "v2", 100, 0.81, 0.5, 0.5, 0.5, 0.3))
+    assert shown("v1") == [None] * 5
+    m.quality(QualityReport("2017-04-02", "v1", 100, 0.61, 0.5, 0.5, 0.5, 0.3))  # a late one: not back
+    assert shown("v1") == [None] * 5
+    assert value(registry, "musicbox_worker_live_roc_auc", model_version="v2") == 0.81
+    m.quality(QualityReport("2017-04-04", "v1", 100, 0.70, 0.5, 0.5, 0.5, 0.3))  # v1 promoted again
+    assert value(registry, "musicbox_worker_live_roc_auc", model_version="v1") == 0.70
+    assert shown("v2") == [None] * 5
