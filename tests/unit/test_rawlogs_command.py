@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from musicbox.cli import main
-from musicbox.settings import REPO_ROOT
-
-REAL_LINES = REPO_ROOT.parent / "shared" / "data" / "real-lines"
+from tests.fixtures.real_lines import REAL_LINES
 
 
 def test_read_prints_counts_and_writes_dead_letters(
