@@ -27,6 +27,11 @@ def test_read_prints_counts_and_writes_dead_letters(
     assert "Read 12 lines = 10 events + 2 dead letters from 5 files over 2 days" in out
     assert "data-quality warnings: 1." in out
     assert "warning 2017-03-31 search: 0 of the usual 1 search shards" in out
+    # Shards this small are not judged for truncation, and the read says so.
+    assert (
+        "truncation not judged for shards (play 1; down 1; search 1) whose median day holds under 10,000"
+        in out
+    )
     for label in ("field_count", "empty", "play_time_s", "song_length_s", "song_id", "README.md"):
         assert label in out
     assert "[1] 5 (1)" in out  # 03-30 play: shard 1, 5 rows, 1 dead letter
