@@ -1,8 +1,8 @@
 """`musicbox read`: read raw logs end to end and report what they hold.
 
 Counts (lines = events + dead letters), repairs by field, dead letters by reason, and the
-data-quality table of the days read. Dirty data is the normal case, so it exits 0; only a
-folder without log files (or an unreadable file) is an error.
+data-quality table of the days read. Dirty data is the normal case, so it exits 0, a damaged
+file included (read up to the damage, reported); only a folder without log files is an error.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Collection artefacts of the real logs (SEED_FACTS 1) look exactly like changes in user
 activity, so they are called out: a missing day, a missing shard, a truncated shard, a
-near-copy of another day's file. A pure function over the fingerprints the reader collected
-while reading.
+near-copy of another day's file, and a damaged file the reader could only partly read. A pure
+function over the fingerprints the reader collected while reading.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from itertools import combinations, pairwise
 
 from musicbox.rawlogs.names import TYPE_ORDER
+from musicbox.rawlogs.parse import DAMAGED_FILE  # the warning kind is the dead letter's reason
 
 MISSING_DAY = "missing_day"
 MISSING_SHARD = "missing_shard"
@@ -49,6 +50,7 @@ class FileFingerprint:
     dead_letters: int
     sample: frozenset[int]
     complete: bool = True  # False when the read stopped before the end of the file
+    damage: str | None = None  # where and why the reader stopped, when the file is damaged
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class QualityWarning:
     date: dt.date
     file_type: str  # or ALL_TYPES
     shard: int | None
-    kind: str  # MISSING_DAY | MISSING_SHARD | TRUNCATED_SHARD | NEAR_COPY
+    kind: str  # MISSING_DAY | MISSING_SHARD | TRUNCATED_SHARD | NEAR_COPY | DAMAGED_FILE
     message: str
 
     def concerns(self, day: dt.date, file_type: str) -> bool:
@@ -90,7 +92,13 @@ def quality_report(prints: Sequence[FileFingerprint]) -> QualityReport:
     days = [found[0] + dt.timedelta(days=n) for n in range((found[-1] - found[0]).days + 1)] if found else []
     types = sorted({p.file_type for p in prints}, key=TYPE_ORDER.__getitem__)
     truncated, not_judged = _truncated(prints)
-    warnings = _missing_days(found) + _missing_shards(prints, found, types) + truncated + _near_copies(prints)
+    warnings = (
+        _missing_days(found)
+        + _missing_shards(prints, found, types)
+        + truncated
+        + _near_copies(prints)
+        + _damaged(prints)
+    )
     by_cell: dict[tuple[dt.date, str], list[FileFingerprint]] = defaultdict(list)
     for p in prints:
         by_cell[(p.date, p.file_type)].append(p)
@@ -193,6 +201,22 @@ def _near_copies(prints: Sequence[FileFingerprint]) -> list[QualityWarning]:
                 )
                 warnings.append(QualityWarning(later.date, file_type, shard, NEAR_COPY, message))
     return warnings
+
+
+def _damaged(prints: Sequence[FileFingerprint]) -> list[QualityWarning]:
+    """A file the reader could not read to its end: the file, where reading stopped, and why."""
+    return [
+        QualityWarning(
+            p.date,
+            p.file_type,
+            p.shard,
+            DAMAGED_FILE,
+            f"{p.damage}. Read before it: {p.rows - 1:,} line{'' if p.rows == 2 else 's'}; "
+            "the rest of the file is lost: fetch the file again",
+        )
+        for p in prints
+        if p.damage is not None
+    ]
 
 
 def sample_similarity(a: frozenset[int], b: frozenset[int]) -> float:

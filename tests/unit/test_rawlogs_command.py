@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -40,6 +42,25 @@ def test_read_prints_counts_and_writes_dead_letters(
         ("read", "field_count", "20170330_1_play.log:4"),
         ("read", "empty", "20170331_1_play.log:2"),
     ]
+
+
+def test_a_damaged_file_and_a_missing_day_are_reported_and_the_read_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(REAL_LINES, logs)  # 2017-03-30: 9 lines, 1 dead letter
+    # No file for 03-31; 04-01's downloads cut short in the middle of the gzip.
+    packed = gzip.compress("".join(f"{uid} \tip \t3 \tx \ty \t0\n" for uid in range(1, 3001)).encode())
+    (logs / "20170401_1_down.log.gz").write_bytes(packed[: len(packed) // 2])
+    assert main(["read", "--logs", str(logs)]) == 0
+    out = capsys.readouterr().out
+    read = re.search(r"Read ([\d,]+) lines = ([\d,]+) events \+ ([\d,]+) dead letters from 4 files", out)
+    assert read is not None
+    lines, events, dead = (int(n.replace(",", "")) for n in read.groups())
+    assert lines == events + dead and dead == 2 and 9 + 1 < lines < 9 + 3000  # the damage is one line
+    assert "warning 2017-03-31 all: no file of any type" in out
+    assert "warning 2017-04-01 down: 20170401_1_down.log.gz is damaged" in out
+    assert "data-quality warnings: 4." in out  # and 04-01 has no play nor search file: two missing shards
 
 
 def test_date_range_limits_the_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

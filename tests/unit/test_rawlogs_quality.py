@@ -1,9 +1,10 @@
 """Data-quality warnings: a missing day, a missing shard, a truncated shard, a near-copy of
-another day's file."""
+another day's file, a damaged file."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import zlib
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from musicbox.rawlogs import ReadStats, iter_logs, parse_log_name, quality_repor
 from musicbox.rawlogs import quality as quality_module
 from musicbox.rawlogs.quality import (
     ALL_TYPES,
+    DAMAGED_FILE,
     MISSING_DAY,
     MISSING_SHARD,
     NEAR_COPY,
@@ -40,7 +42,7 @@ def write(folder: Path, name: str, lines: list[str]) -> None:
 @pytest.fixture
 def artefacts(tmp_path: Path) -> Path:
     """Six days over seven of 3 play shards (shard 1 large, 2 and 3 of 60 lines) and 1 down shard,
-    with four collection artefacts."""
+    with five collection artefacts."""
     for d, day in enumerate(DAYS):
         for shard in (1, 2, 3):
             if day == "20170401" and shard == 2:
@@ -55,7 +57,10 @@ def artefacts(tmp_path: Path) -> Path:
     copied = plays(168_000_000 + 1 * 100_000 + 3 * 20_000, 60)
     copied[17] = copied[17].replace(" \t17 \t", " \t99 \t")
     write(tmp_path, "20170403_3_play.log", copied)
-    # (d) 04-04 has no file at all (DAYS).
+    # (d) 04-04 has no file at all (DAYS). (e) 04-05's download file is a gzip cut short.
+    (tmp_path / "20170405_1_down.log").unlink()
+    packed = gzip.compress("".join(["500 \tar \t5 \tname \tsinger \t0\n"] * 3).encode())
+    (tmp_path / "20170405_1_down.log.gz").write_bytes(packed[: len(packed) - 10])
     return tmp_path
 
 
@@ -70,12 +75,16 @@ def test_the_artefacts_are_reported_and_nothing_else(artefacts: Path) -> None:
         ("2017-04-02", "play", 1, TRUNCATED_SHARD),
         ("2017-04-03", "play", 3, NEAR_COPY),
         ("2017-04-04", ALL_TYPES, None, MISSING_DAY),
+        ("2017-04-05", "down", 1, DAMAGED_FILE),
     ]
-    missing_shard, truncated, copy, missing_day = report.warnings
+    missing_shard, truncated, copy, missing_day, damaged = report.warnings
     assert "missing: 2" in missing_shard.message
     assert "20%" in truncated.message
     assert "2017-03-31" in copy.message  # says which day it copies
     assert "missing: 2017-04-04" in missing_day.message
+    # The file, where reading stopped (the first line decoded, the rest cut off), and why.
+    assert damaged.message.startswith("20170405_1_down.log.gz is damaged: reading stopped at line 2 (byte 28")
+    assert "cut short" in damaged.message and "Read before it: 1 line;" in damaged.message
     # Play shards 2 and 3 (60 rows a day) and the download shard are too small to judge.
     assert report.not_judged_for_truncation == [("play", 2), ("play", 3), ("down", 1)]
     # One row per (day, type) from the first day to the last, the missing day included.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -85,6 +86,23 @@ def test_events_are_keyed_by_uid_and_ordered_by_event_time_within_a_day(tmp_path
         "date": "2017-04-01",
         "event_time_ms": 1491004800000,
     }
+
+
+def test_a_damaged_file_is_sent_as_one_dead_letter_and_the_replay_goes_on(tmp_path: Path) -> None:
+    _write_logs(tmp_path)
+    packed = gzip.compress(
+        "".join(_line(200 + n, "ar", n, 0, "s", "a", 30, 200, 0) for n in range(3000)).encode()
+    )
+    (tmp_path / "20170330_3_play.log.gz").write_bytes(packed[: len(packed) // 2])  # cut short
+    sink = ListSink()
+    counts, stats = _run(tmp_path, sink, every=500)
+    # Both days are replayed, the lines before the cut included, and the summary reconciles.
+    assert counts.days_completed == 2
+    assert counts.dead_letters_by_reason == {"field_count": 1, "bad_uid": 1, "damaged_file": 1}
+    assert 8 + 1 < stats.lines == counts.events + counts.dead_letters < 8 + 3000
+    damage = [json.loads(v) for t, _, v, _ in sink.records if b"damaged_file" in v]
+    assert [(d["stage"], d["source"]) for d in damage] == [("read", f"20170330_3_play.log:{stats.lines - 8}")]
+    assert "20170330_3_play.log.gz is damaged" in damage[0]["raw"]
 
 
 def test_nothing_unacknowledged_is_counted(tmp_path: Path) -> None:
