@@ -17,7 +17,8 @@ EMPTY = "empty"
 UNDECODABLE = "undecodable"
 FIELD_COUNT = "field_count"
 BAD_UID = "bad_uid"
-DEAD_LETTER_REASONS = (EMPTY, UNDECODABLE, FIELD_COUNT, BAD_UID)
+DAMAGED_FILE = "damaged_file"  # the unreadable rest of a damaged file (read.py), not one line
+DEAD_LETTER_REASONS = (EMPTY, UNDECODABLE, FIELD_COUNT, BAD_UID, DAMAGED_FILE)
 
 FIELD_COUNTS: dict[str, int] = {"play": 9, "download": 6, "search": 4}
 PLAY_TIME_MAX_S = 86_400

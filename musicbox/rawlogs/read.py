@@ -3,26 +3,27 @@ whole directory day by day. Never loads a whole file; counts into an optional Re
 
 Play and download lines carry no time: each is placed in its day by the byte offset of the
 line in the uncompressed file (DESIGN 3), which is deterministic and needs a single pass.
+
+A damaged file (cut short, a corrupt byte, not what its name says) does not stop the read: its
+lines up to the damage are read as usual, the damage becomes one dead letter (reason
+`damaged_file`) that counts as one line, so lines = events + dead letters still holds, and the
+lines after it, which cannot be known, are not counted. The data-quality report warns of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import heapq
-import io
-import os
-import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from itertools import chain, groupby, islice
 from pathlib import Path
 
 from musicbox.events import DAY_MS, DeadLetter, Event, day_start_ms
-from musicbox.rawlogs.errors import NoLogFilesError, UnreadableLogError
+from musicbox.rawlogs.errors import NoLogFilesError
+from musicbox.rawlogs.files import READ_ERRORS, open_log
 from musicbox.rawlogs.names import NAME_PATTERN, TYPE_ORDER, LogFile, scan_log_dir
-from musicbox.rawlogs.parse import LineContext, parse_line
+from musicbox.rawlogs.parse import DAMAGED_FILE, READ_STAGE, LineContext, parse_line
 from musicbox.rawlogs.stats import ReadStats
 
 __all__ = ["ReadStats", "group_by_day", "iter_day", "iter_file", "iter_logs", "open_log", "select_logs"]
@@ -31,33 +32,7 @@ Item = Event | DeadLetter
 # (sort time, type order, shard, file index, line number, item): heapq.merge compares these
 # tuples, and the file index makes them unique before the item itself is ever compared.
 _Keyed = tuple[int, int, int, int, int, Item]
-_BUFFER = 1 << 20
 _BOM = b"\xef\xbb\xbf"
-_READ_ERRORS = (OSError, EOFError, zlib.error, tarfile.TarError)
-
-
-@contextmanager
-def open_log(log: LogFile) -> Iterator[tuple[Iterable[bytes], int]]:
-    """The file's uncompressed byte stream and its uncompressed size in bytes."""
-    if log.compression == "none":
-        with open(log.path, "rb", buffering=_BUFFER) as stream:
-            yield stream, os.fstat(stream.fileno()).st_size
-    elif log.compression == "gz":
-        size = _gzip_size(log.path)
-        # A BufferedReader on top: GzipFile's own readline costs a Python call per line.
-        with gzip.open(log.path, "rb") as packed, io.BufferedReader(packed, _BUFFER) as stream:
-            yield stream, size
-    else:
-        with tarfile.open(log.path, mode="r|gz") as archive:
-            for member in archive:
-                name = os.path.basename(member.name)
-                # "._x.log" are macOS resource forks that tar picks up beside the real file.
-                if member.isfile() and name.endswith(".log") and not name.startswith("._"):
-                    member_stream = archive.extractfile(member)
-                    if member_stream is not None:
-                        yield member_stream, member.size
-                        return
-        raise UnreadableLogError(f"{log.path} holds no .log file: a .log.tar.gz must hold exactly one")
 
 
 def iter_file(log: LogFile, stats: ReadStats | None = None) -> Iterator[Item]:
@@ -140,10 +115,10 @@ def _keyed_items(log: LogFile, stats: ReadStats | None, file_index: int) -> Iter
     order, shard = TYPE_ORDER[log.file_type], log.shard
     by_offset = log.file_type != "search"
     sort_ms = day_ms
+    line_no = offset = 0
     try:
         with open_log(log) as (stream, total_bytes):
             total_bytes = max(total_bytes, 1)
-            offset = 0
             for line_no, raw in enumerate(stream, 1):
                 size = len(raw)
                 if line_no == 1 and raw[:3] == _BOM:
@@ -169,32 +144,27 @@ def _keyed_items(log: LogFile, stats: ReadStats | None, file_index: int) -> Iter
                     if line_hash < file_stats.sample_limit:
                         file_stats.offer(line_hash)
                 yield (sort_ms, order, shard, file_index, line_no, item)
-    except _READ_ERRORS as exc:
-        raise UnreadableLogError(
-            f"cannot read {log.path}: {exc}. The file is damaged or not what its name says: "
-            "fetch it again, or move it out of the log folder"
-        ) from exc
+    except READ_ERRORS as exc:
+        # Every line before the damage was yielded; the damage takes the next line number.
+        damage = _damage(log, line_no + 1, offset, exc)
+        if file_stats is not None:
+            file_stats.lines = line_no + 1
+            file_stats.dead_letters[DAMAGED_FILE] += 1
+            file_stats.damage = damage.raw
+        yield (sort_ms, order, shard, file_index, line_no + 1, damage)
+        return
     if file_stats is not None:
         file_stats.complete = True
 
 
-def _gzip_size(path: Path) -> int:
-    """Uncompressed size: the gzip trailer's ISIZE, or a counting pass when ISIZE cannot be it.
-
-    ISIZE is the size mod 2^32 of the last member only; text never comes out smaller than its
-    compressed form, so an ISIZE below the compressed size means a wrapped (> 4 GiB) or
-    multi-member file, and only decompressing tells the true size."""
-    compressed = path.stat().st_size
-    with open(path, "rb") as stream:
-        stream.seek(max(compressed - 4, 0))
-        isize = int.from_bytes(stream.read(4), "little")
-    if isize >= compressed:
-        return isize
-    total = 0
-    with gzip.open(path, "rb") as stream:
-        while chunk := stream.read(_BUFFER):
-            total += len(chunk)
-    return total
+def _damage(log: LogFile, line_no: int, offset: int, exc: BaseException) -> DeadLetter:
+    """The dead letter standing for a damaged file's unreadable rest: where reading stopped, and why."""
+    what = str(exc) or type(exc).__name__
+    raw = (
+        f"{log.path.name} is damaged: reading stopped at line {line_no:,} "
+        f"(byte {offset:,} of the uncompressed data): {what}"
+    )
+    return DeadLetter(READ_STAGE, DAMAGED_FILE, raw, f"{log.log_name}:{line_no}")
 
 
 def _as_date(day: dt.date | str | None) -> dt.date | None:

@@ -30,6 +30,7 @@ class FileStats:
     dead_letters: Counter[str] = field(default_factory=Counter)
     repairs: Counter[str] = field(default_factory=Counter)
     complete: bool = False
+    damage: str | None = None  # where and why reading stopped, when the file is damaged
     # Max-heap (negated) of the smallest line hashes seen, and its current largest member.
     _heap: list[int] = field(default_factory=list)
     _members: set[int] = field(default_factory=set)
@@ -58,6 +59,7 @@ class FileStats:
             dead_letters=sum(self.dead_letters.values()),
             sample=frozenset(self._members),
             complete=self.complete,
+            damage=self.damage,
         )
 
 

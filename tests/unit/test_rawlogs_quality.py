@@ -1,24 +1,34 @@
-"""Data-quality warnings: a missing shard, a truncated shard, a near-copy of another day's file."""
+"""Data-quality warnings: a missing day, a missing shard, a truncated shard, a near-copy of
+another day's file, a damaged file."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import zlib
 from pathlib import Path
 
 import pytest
 
 from musicbox.rawlogs import ReadStats, iter_logs, parse_log_name, quality_report
+from musicbox.rawlogs import quality as quality_module
 from musicbox.rawlogs.quality import (
+    ALL_TYPES,
+    DAMAGED_FILE,
+    MISSING_DAY,
     MISSING_SHARD,
     NEAR_COPY,
+    TRUNCATED_MIN_ROWS,
     TRUNCATED_SHARD,
     FileFingerprint,
     sample_similarity,
 )
 from musicbox.rawlogs.stats import SAMPLE_SIZE, FileStats
+from producers.generator.generate import GeneratorConfig, generate
 
-DAYS = ["20170330", "20170331", "20170401", "20170402", "20170403"]
+# 04-04 is absent: a whole missing day between the first and the last.
+DAYS = ["20170330", "20170331", "20170401", "20170402", "20170403", "20170405"]
+BIG = 12_000  # rows a day of play shard 1: large enough to be judged for truncation
 
 
 def plays(first_uid: int, n: int) -> list[str]:
@@ -31,23 +41,30 @@ def write(folder: Path, name: str, lines: list[str]) -> None:
 
 @pytest.fixture
 def artefacts(tmp_path: Path) -> Path:
-    """Five days of 3 play shards (60 lines each) and 1 down shard, with three collection artefacts."""
+    """Six days over seven of 3 play shards (shard 1 large, 2 and 3 of 60 lines) and 1 down shard,
+    with five collection artefacts."""
     for d, day in enumerate(DAYS):
         for shard in (1, 2, 3):
             if day == "20170401" and shard == 2:
                 continue  # (a) a missing shard
-            n = 3 if (day == "20170402" and shard == 1) else 60  # (b) a truncated shard
-            write(tmp_path, f"{day}_{shard}_play.log", plays(168_000_000 + d * 10_000 + shard * 1_000, n))
+            n = BIG if shard == 1 else 60
+            if day == "20170402" and shard == 1:
+                n = BIG // 5  # (b) a truncated shard: cut to 20 %
+            write(tmp_path, f"{day}_{shard}_play.log", plays(168_000_000 + d * 100_000 + shard * 20_000, n))
         # The same download every day: too few rows to call a copy.
         write(tmp_path, f"{day}_1_down.log", ["500 \tar \t5 \tname \tsinger \t0\n"] * 3)
     # (c) 04-03's play shard 3 is 03-31's with one line changed.
-    copied = plays(168_000_000 + 1 * 10_000 + 3 * 1_000, 60)
+    copied = plays(168_000_000 + 1 * 100_000 + 3 * 20_000, 60)
     copied[17] = copied[17].replace(" \t17 \t", " \t99 \t")
     write(tmp_path, "20170403_3_play.log", copied)
+    # (d) 04-04 has no file at all (DAYS). (e) 04-05's download file is a gzip cut short.
+    (tmp_path / "20170405_1_down.log").unlink()
+    packed = gzip.compress("".join(["500 \tar \t5 \tname \tsinger \t0\n"] * 3).encode())
+    (tmp_path / "20170405_1_down.log.gz").write_bytes(packed[: len(packed) - 10])
     return tmp_path
 
 
-def test_the_three_artefacts_are_reported_and_nothing_else(artefacts: Path) -> None:
+def test_the_artefacts_are_reported_and_nothing_else(artefacts: Path) -> None:
     stats = ReadStats()
     for _ in iter_logs(artefacts, stats=stats):
         pass
@@ -57,16 +74,55 @@ def test_the_three_artefacts_are_reported_and_nothing_else(artefacts: Path) -> N
         ("2017-04-01", "play", None, MISSING_SHARD),
         ("2017-04-02", "play", 1, TRUNCATED_SHARD),
         ("2017-04-03", "play", 3, NEAR_COPY),
+        ("2017-04-04", ALL_TYPES, None, MISSING_DAY),
+        ("2017-04-05", "down", 1, DAMAGED_FILE),
     ]
-    assert "missing: 2" in report.warnings[0].message
-    assert "2017-03-31" in report.warnings[2].message  # says which day it copies
-    # One row per (day, type), with the shards present and the rows read.
+    missing_shard, truncated, copy, missing_day, damaged = report.warnings
+    assert "missing: 2" in missing_shard.message
+    assert "20%" in truncated.message
+    assert "2017-03-31" in copy.message  # says which day it copies
+    assert "missing: 2017-04-04" in missing_day.message
+    # The file, where reading stopped (the first line decoded, the rest cut off), and why.
+    assert damaged.message.startswith("20170405_1_down.log.gz is damaged: reading stopped at line 2 (byte 28")
+    assert "cut short" in damaged.message and "Read before it: 1 line;" in damaged.message
+    # Play shards 2 and 3 (60 rows a day) and the download shard are too small to judge.
+    assert report.not_judged_for_truncation == [("play", 2), ("play", 3), ("down", 1)]
+    # One row per (day, type) from the first day to the last, the missing day included.
     cells = {(r.date.isoformat(), r.file_type): r for r in report.rows}
-    assert len(cells) == 10
-    assert (cells[("2017-04-01", "play")].shards, cells[("2017-04-01", "play")].rows) == ((1, 3), 120)
-    assert cells[("2017-04-02", "play")].rows == 123
+    assert len(cells) == 14
+    assert (cells[("2017-04-01", "play")].shards, cells[("2017-04-01", "play")].rows) == ((1, 3), BIG + 60)
+    assert cells[("2017-04-02", "play")].rows == BIG // 5 + 120
     assert [w.kind for w in cells[("2017-04-03", "play")].warnings] == [NEAR_COPY]
     assert cells[("2017-03-30", "down")].warnings == ()
+    for file_type in ("play", "down"):
+        day_off = cells[("2017-04-04", file_type)]
+        assert (day_off.shards, day_off.rows, [w.kind for w in day_off.warnings]) == ((), 0, [MISSING_DAY])
+
+
+@pytest.mark.parametrize(
+    ("found", "missing"),
+    [
+        (["03-30", "03-31", "04-01"], []),  # consecutive days: no gap
+        (["03-30", "04-01"], ["03-31"]),  # one day missing in the middle
+        (["03-30", "04-03"], ["03-31", "04-01", "04-02"]),  # a gap of three: one warning per day
+        (["03-30", "04-01", "04-03"], ["03-31", "04-02"]),  # two gaps
+        (["03-30"], []),  # a single day: nothing between first and last
+        (["03-31", "04-01"], []),  # days before the first read are not the data's gap
+    ],
+)
+def test_every_day_without_any_file_between_the_first_and_the_last_is_a_missing_day(
+    found: list[str], missing: list[str]
+) -> None:
+    prints = [
+        FileFingerprint(dt.date.fromisoformat(f"2017-{day}"), "play", 1, f"x{day}", 100, 0, frozenset({n}))
+        for n, day in enumerate(found)
+    ]
+    report = quality_report(prints)
+    assert [(w.date.isoformat()[5:], w.kind) for w in report.warnings] == [(d, MISSING_DAY) for d in missing]
+    # The table has a row for every day of the range, the missing ones empty.
+    assert len(report.rows) == len(found) + len(missing)
+    if len(missing) == 3:
+        assert all("3 days, 2017-03-31 to 2017-04-02" in w.message for w in report.warnings)
 
 
 def fingerprint(
@@ -105,9 +161,58 @@ def test_similarity_estimates_the_share_of_common_lines() -> None:
 
 
 def test_a_partly_read_file_is_not_called_truncated() -> None:
-    prints = [fingerprint(day, 1000, frozenset({day})) for day in (1, 2, 3)]
+    prints = [fingerprint(day, 20_000, frozenset({day})) for day in (1, 2, 3)]
     prints.append(fingerprint(4, 10, frozenset({4}), complete=False))  # the read stopped early
     assert quality_report(prints).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("usual", "rows", "truncated"),
+    [
+        (20_000, 4_000, True),  # a large shard cut to 20 %: truncated
+        (20_000, 5_999, True),  # just under 30 % of its usual day: truncated
+        (20_000, 6_000, False),  # 30 %: a quiet day, not a cut
+        (TRUNCATED_MIN_ROWS, 2_000, True),  # the smallest median that is judged
+        (TRUNCATED_MIN_ROWS - 1, 1_000, False),  # one row under it: not judged at all
+        (3_326, 163, False),  # the 300-user set's bot shard on a day its bot skipped (5 %): too small
+        (14, 4, False),  # a dozen downloads a day losing 70 % by chance: too small
+        (20_000, 0, True),  # an empty file among large ones: truncated
+    ],
+)
+def test_truncation_is_judged_only_on_shards_large_enough_to_tell(
+    usual: int, rows: int, truncated: bool
+) -> None:
+    prints = [fingerprint(day, usual, frozenset({day})) for day in range(1, 6)]
+    prints.append(fingerprint(6, rows, frozenset({6})))
+    report = quality_report(prints)
+    assert [(w.date.day, w.kind) for w in report.warnings] == ([(6, TRUNCATED_SHARD)] if truncated else [])
+    judged = usual >= TRUNCATED_MIN_ROWS
+    assert report.not_judged_for_truncation == ([] if judged else [("search", 1)])
+
+
+@pytest.fixture(scope="module")
+def small_generated_set(tmp_path_factory: pytest.TempPathFactory) -> list[FileFingerprint]:
+    """`musicbox generate --users 300` (44 days, all dirt, seed 42): the set the false alarms came from."""
+    out = tmp_path_factory.mktemp("users300")
+    config = GeneratorConfig(users=300, days=44, start=dt.date(2017, 3, 30), seed=42, compression="none")
+    generate(config, out)
+    stats = ReadStats()
+    for _ in iter_logs(out, stats=stats):
+        pass
+    return stats.fingerprints()
+
+
+def test_a_small_generated_set_gets_no_truncation_warning(
+    small_generated_set: list[FileFingerprint], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The generator never truncates a shard (producers/generator/dirt.py: its artefacts are
+    # missing shards and near-copies only), so any truncation warning here is a false alarm.
+    kinds = {w.kind for w in quality_report(small_generated_set).warnings}
+    assert TRUNCATED_SHARD not in kinds
+    assert MISSING_SHARD in kinds  # the artefacts it does make are still reported
+    # The set does hold the small-volume drops the rule must not call truncations.
+    monkeypatch.setattr(quality_module, "TRUNCATED_MIN_ROWS", 0)
+    assert any(w.kind == TRUNCATED_SHARD for w in quality_report(small_generated_set).warnings)
 
 
 def test_missing_shard_uses_the_usual_count_and_ties_favour_reporting() -> None:

@@ -1,10 +1,14 @@
-"""Reading files, days and folders: compression, event times, merge order, counts, resume, errors."""
+"""Reading files, days and folders: compression, event times, merge order, counts, resume, errors,
+damaged files."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
+import random
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,13 +17,13 @@ from musicbox.events import DAY_MS, DeadLetter, Event, day_start_ms
 from musicbox.rawlogs import (
     NoLogFilesError,
     ReadStats,
-    UnreadableLogError,
     find_log_files,
     iter_day,
     iter_file,
     iter_logs,
     parse_log_name,
 )
+from musicbox.rawlogs.parse import DAMAGED_FILE
 
 DAY0 = day_start_ms("2017-03-30")
 
@@ -216,18 +220,146 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
         iter_logs(tmp_path / "nope")
 
 
-def test_a_damaged_gzip_names_the_file(tmp_path: Path) -> None:
-    data = gzip.compress(MIXED_PLAY.encode() * 50)
-    path = tmp_path / "20170330_1_play.log.gz"
-    path.write_bytes(data[: len(data) // 2])  # cut short, as by a broken download
-    with pytest.raises(UnreadableLogError, match=r"20170330_1_play\.log\.gz"):
-        list(iter_logs(tmp_path))
+def varied_plays(n: int) -> str:
+    """`n` play lines that compress like real ones (~4:1), so a cut or a bad byte lands mid-file."""
+    rng = random.Random(7)
+    return "".join(
+        play(
+            168_000_000 + rng.randrange(10**6),
+            song=rng.randrange(1, 10**7),
+            play_time=str(rng.randrange(300)),
+        )
+        for _ in range(n)
+    )
 
 
-def test_a_tarball_without_a_log_names_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "20170330_1_play.log.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
-        info = tarfile.TarInfo("readme.txt")
-        archive.addfile(info, io.BytesIO(b""))
-    with pytest.raises(UnreadableLogError, match=r"holds no \.log file"):
-        list(iter_logs(tmp_path))
+def cut_in_half(data: bytes) -> bytes:
+    return data[: len(data) // 2]  # a broken download
+
+
+def flip_middle_byte(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0xFF  # one bad byte in the compressed data (a bad disk, a bad copy)
+    return bytes(damaged)
+
+
+def without_time(item: Event | DeadLetter) -> Event | DeadLetter:
+    """An item without its byte-offset time, which depends on the file's (unknowable) full size."""
+    return dataclasses.replace(item, event_time_ms=0) if isinstance(item, Event) else item
+
+
+@pytest.mark.parametrize("compression", ["gz", "tar.gz"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        cut_in_half,  # the compressed data stops in the middle: read to where it stops
+        flip_middle_byte,  # zlib decodes through it; the gzip checksum at the end finds it
+    ],
+)
+def test_a_damaged_file_is_read_up_to_the_damage_and_the_rest_of_the_folder_is_read(
+    tmp_path: Path, compression: str, damage: Callable[[bytes], bytes]
+) -> None:
+    text = varied_plays(4_000)
+    clean = parse_log_name(write_log(tmp_path / "clean", "20170330_1_play.log", text))
+    assert clean is not None
+    expected = [without_time(i) for i in iter_file(clean)]
+    logs = tmp_path / "logs"
+    packed = write_log(logs, "20170330_1_play.log", text, compression)
+    packed.write_bytes(damage(packed.read_bytes()))
+    write_log(logs, "20170330_2_play.log", play(2001) + play(2002), compression)  # same day, another shard
+    write_log(logs, "20170331_1_down.log", down(3001), compression)  # the next day
+
+    stats = ReadStats()
+    items = list(iter_logs(logs, stats=stats))  # no error: one bad file does not stop the read
+
+    mine = [i for i in items if (i.event_id if isinstance(i, Event) else i.source).startswith("20170330_1_")]
+    *lines, last = mine
+    # The damage is one dead letter, the file's last item, where reading stopped.
+    assert isinstance(last, DeadLetter)
+    assert (last.stage, last.reason, last.source) == (
+        "read",
+        DAMAGED_FILE,
+        f"20170330_1_play.log:{len(mine)}",
+    )
+    assert last.raw.startswith(f"{packed.name} is damaged: reading stopped at line {len(mine):,} (byte ")
+    # The lines before the damage are read as usual: a good share of the file, exactly as in the clean file.
+    same = [without_time(a) == b for a, b in zip(lines, expected, strict=False)]
+    intact = same.index(False) if False in same else len(same)
+    assert intact > len(expected) // 4
+    if damage is cut_in_half:
+        assert [without_time(i) for i in lines] == expected[: len(lines)] and len(lines) < len(expected)
+    # The other files are read whole.
+    others = [i.event_id for i in items if isinstance(i, Event) and not i.event_id.startswith("20170330_1_")]
+    assert others == ["20170330_2_play.log:1", "20170330_2_play.log:2", "20170331_1_down.log:1"]
+    # The counts reconcile: the damage counts as one line and one dead letter.
+    assert stats.lines == len(items) == stats.events + stats.dead_letters
+    assert stats.dead_letters_by_reason[DAMAGED_FILE] == 1
+    (damaged,) = [f.fingerprint() for f in stats.files if f.damage is not None]
+    assert (damaged.log_name, damaged.rows, damaged.complete) == ("20170330_1_play.log", len(mine), False)
+    assert damaged.damage == last.raw
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "events", "says"),
+    [
+        # An empty .gz (a download that never started): one dead letter, nothing else.
+        ("20170330_1_play.log.gz", lambda: b"", 0, "the file is empty"),
+        # Not gzip at all, whatever its name says.
+        ("20170330_1_play.log.gz", lambda: play(1).encode(), 0, "corrupt compressed data"),
+        # A tarball without a .log inside.
+        ("20170330_1_play.log.tar.gz", lambda: tarball({"readme.txt": b"hi"}), 0, "holds no .log file"),
+        # Bytes after the last gzip member that are not gzip: the member's line is read first.
+        (
+            "20170330_1_play.log.gz",
+            lambda: gzip.compress(play(1).encode()) + b"junk!",
+            1,
+            "corrupt compressed",
+        ),
+    ],
+)
+def test_a_file_that_is_not_what_its_name_says_is_a_damaged_file(
+    tmp_path: Path, name: str, make: Callable[[], bytes], events: int, says: str
+) -> None:
+    (tmp_path / name).write_bytes(make())
+    write_log(tmp_path, "20170330_1_down.log", down(1))  # read whatever the other file holds
+    stats = ReadStats()
+    items = list(iter_logs(tmp_path, stats=stats))
+    dead = [i for i in items if isinstance(i, DeadLetter)]
+    assert [d.reason for d in dead] == [DAMAGED_FILE] and says in dead[0].raw
+    assert stats.events_by_type == {"play": events, "download": 1, "search": 0}
+    assert stats.lines == len(items) == events + 2
+
+
+def tarball(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for member, payload in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    return out.getvalue()
+
+
+def test_a_tarball_cut_after_its_log_is_still_damaged(tmp_path: Path) -> None:
+    # The log's lines are all there, but the gzip checksum that vouches for them is not: the
+    # rest of the tarball (here a second member, 2 MB) is read to its end to check it.
+    text = varied_plays(200)
+    noise = random.Random(3).randbytes(2 << 20)
+    packed = tarball({"20170330_1_play.log": text.encode(), "notes.bin": noise})
+    (tmp_path / "20170330_1_play.log.tar.gz").write_bytes(packed[: len(packed) // 2])
+    *lines, last = list(iter_logs(tmp_path))
+    assert len(lines) == 200 and all(isinstance(i, Event) for i in lines)
+    assert isinstance(last, DeadLetter) and last.reason == DAMAGED_FILE and "cut short" in last.raw
+
+
+def test_a_truncated_gzip_whose_trailer_looks_like_a_size_still_reads_to_the_cut(tmp_path: Path) -> None:
+    # A file cut short ends in compressed data: its last 4 bytes are no size. Here they claim
+    # more than deflate can expand to, which the reader must not take for the size.
+    data = gzip.compress(varied_plays(2_000).encode())
+    cut = data[: len(data) // 2]
+    cut = cut[:-4] + (2**32 - 1).to_bytes(4, "little")
+    (tmp_path / "20170330_1_play.log.gz").write_bytes(cut)
+    items = list(iter_logs(tmp_path))
+    times = [i.event_time_ms for i in items if isinstance(i, Event)]
+    # Spread over the day by the readable size, not squeezed into its first seconds by a 4 GiB one.
+    assert len(times) > 500 and times[-1] - times[0] > DAY_MS // 2

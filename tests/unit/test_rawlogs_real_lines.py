@@ -1,4 +1,4 @@
-"""The real Music Box lines in shared/data/real-lines: what its README says a reader must make of them."""
+"""The real Music Box lines in tests/data/real-lines: what its README says a reader must make of them."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ import pytest
 
 from musicbox.events import DAY_MS, DeadLetter, Event, day_start_ms
 from musicbox.rawlogs import ReadStats, find_log_files, iter_file, iter_logs
-from musicbox.settings import REPO_ROOT
+from tests.fixtures.real_lines import REAL_LINES
 
-# CI runs with shared/ beside the checkout: a missing folder must fail, never skip.
-REAL_LINES = REPO_ROOT.parent / "shared" / "data" / "real-lines"
 DAY_MS_0 = day_start_ms("2017-03-30")
 
 
 def _read(file_type: str) -> list[Event | DeadLetter]:
-    assert REAL_LINES.is_dir(), f"{REAL_LINES} is missing: the shared data must sit beside the checkout"
+    assert REAL_LINES.is_dir(), f"{REAL_LINES} is missing: it is part of the repository"  # fail, never skip
     (log,) = [log for log in find_log_files(REAL_LINES) if log.file_type == file_type]
     return list(iter_file(log))
 

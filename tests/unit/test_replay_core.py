@@ -3,6 +3,7 @@ after a failure at any point or a day replayed again."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter
 from pathlib import Path
@@ -118,6 +119,25 @@ def test_events_are_placed_by_the_java_partitioner_and_ordered_by_event_time(tmp
 )
 def test_partition_of_key_is_the_java_clients(key: bytes, signed_murmur2: int) -> None:
     assert partition_of_key(key, 1_000_003) == (signed_murmur2 & 0x7FFFFFFF) % 1_000_003
+
+
+def test_a_damaged_file_is_sent_as_one_dead_letter_and_the_replay_goes_on(tmp_path: Path) -> None:
+    _write_logs(tmp_path)
+    packed = gzip.compress(
+        "".join(_line(200 + n, "ar", n, 0, "s", "a", 30, 200, 0) for n in range(3000)).encode()
+    )
+    (tmp_path / "20170330_3_play.log.gz").write_bytes(packed[: len(packed) // 2])  # cut short
+    sink = ListSink()
+    counts, stats = _run(tmp_path, sink, every=500)
+    # Both days are replayed, the lines before the cut included, and the summary reconciles.
+    assert counts.days_completed == 2
+    assert counts.dead_letters_by_reason == {"field_count": 1, "bad_uid": 1, "damaged_file": 1}
+    assert 11 + 1 < stats.lines == counts.events + counts.dead_letters < 11 + 3000
+    damage = [json.loads(v) for *_, v in sink.records if b"damaged_file" in v]
+    assert [(d["stage"], d["source"]) for d in damage] == [
+        ("read", f"20170330_3_play.log:{stats.lines - 11}")
+    ]
+    assert "20170330_3_play.log.gz is damaged" in damage[0]["raw"]
 
 
 def test_nothing_uncommitted_is_counted(tmp_path: Path) -> None:
