@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from batch.events_table import EventsTable, Progress, events_table
+from musicbox.cli_args import iso_day
 from musicbox.errors import MusicboxError
 from musicbox.events import day_start_ms
 from musicbox.features import AS_OF, FEATURE_ROW_COLUMNS, IS_BOT, LABEL, LOOKBACK_D, UID
@@ -248,13 +249,6 @@ def run_features(
 # ---------------------------------------------------------------- `musicbox batch features`
 
 
-def _iso_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2017-04-28") from None
-
-
 def _percent(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 100:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole percentage in 1..100")
@@ -264,13 +258,11 @@ def _percent(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--logs", type=Path, required=True, help="folder holding the raw log files")
     days = parser.add_mutually_exclusive_group(required=True)
-    days.add_argument("--as-of", type=_iso_day, metavar="DATE", help="one as-of day (YYYY-MM-DD)")
+    days.add_argument("--as-of", type=iso_day, metavar="DATE", help="one as-of day (YYYY-MM-DD)")
     days.add_argument(
-        "--from", dest="from_day", type=_iso_day, metavar="DATE", help="first as-of day (with --to)"
+        "--from", dest="from_day", type=iso_day, metavar="DATE", help="first as-of day (with --to)"
     )
-    parser.add_argument(
-        "--to", dest="to_day", type=_iso_day, metavar="DATE", help="last as-of day, inclusive"
-    )
+    parser.add_argument("--to", dest="to_day", type=iso_day, metavar="DATE", help="last as-of day, inclusive")
     parser.add_argument(
         "--out",
         type=Path,

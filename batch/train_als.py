@@ -22,12 +22,12 @@ from batch.steps import Steps
 from batch.train_common import (
     LazySpark,
     add_promotion_arguments,
-    iso_day,
     positive_int,
     print_decisions,
     summary_console,
 )
 from batch.training_data import rating_event_days
+from musicbox.cli_args import iso_day
 from musicbox.settings import Settings
 
 if TYPE_CHECKING:

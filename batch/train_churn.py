@@ -23,7 +23,6 @@ from batch.train_common import (
     LazySpark,
     add_promotion_arguments,
     fraction,
-    iso_day,
     name_list,
     percent,
     positive_int,
@@ -40,6 +39,7 @@ from models.churn import FAMILIES
 from models.churn_splits import as_of_days
 from models.metadata import ModelMetadata
 from models.registry import save_churn
+from musicbox.cli_args import iso_day
 from musicbox.features import AS_OF
 from musicbox.settings import Settings
 

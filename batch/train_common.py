@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -17,13 +16,6 @@ from musicbox.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-
-def iso_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2017-04-28") from None
 
 
 def positive_int(text: str) -> int:
