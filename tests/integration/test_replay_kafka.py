@@ -16,6 +16,7 @@ from musicbox.events import Event
 from musicbox.rawlogs import ReadStats, iter_logs
 from musicbox.settings import Settings
 from musicbox.topics import Topics
+from tests.fixtures.waiting import wait_until
 from tests.integration.conftest import consume_all, env_of, musicbox
 
 
@@ -119,10 +120,15 @@ def test_kill_9_mid_replay_then_resume_loses_nothing(isolated: Settings, week_of
         stderr=subprocess.DEVNULL,
     )
     state = isolated.var_dir / "replay" / "state.json"
-    deadline = time.monotonic() + 60
-    while not state.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(3)
+
+    def mid_replay() -> bool:
+        """A checkpoint inside a day after the first: a resume must skip days and part of one."""
+        if not state.exists():  # written by os.replace: never half a file
+            return False
+        at = json.loads(state.read_text())
+        return bool(at["day"] > "2017-03-30" and at["items"] > 0)
+
+    wait_until(lambda: mid_replay() or proc.poll() is not None, 60, "a checkpoint inside the second day")
     assert proc.poll() is None, "the replay finished before it could be killed: slow it down"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
