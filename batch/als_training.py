@@ -22,6 +22,7 @@ from typing import Any, cast
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from batch.errors import TrainingError
 from batch.promotion import ServedScore
 from batch.steps import Steps, quiet_steps
 from models.als import DEFAULT_PARAMS, AlsModel, AlsParams, train_als
@@ -92,7 +93,7 @@ def default_windows(
     first, last = windows.needed
     if first < first_day or last > last_day:
         need = (last - first).days + 1
-        raise ModelError(
+        raise TrainingError(
             f"the ALS windows need events of {first}..{last} ({need} days) but the logs hold "
             f"{first_day}..{last_day}: choose another --as-of, or shorter --eval-window-d / --rating-window-d"
         )
@@ -246,7 +247,7 @@ def run_als_experiment(
     )
     if config.spark_out is not None:
         if spark is None:
-            raise ModelError("Spark ALS needs a SparkSession")
+            raise TrainingError("Spark ALS needs a SparkSession")
         from batch.spark_als import run_spark_als, spark_reg_param
 
         with steps.step("Spark MLlib ALS on the same matrix"):

@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
+from batch.errors import TrainingError
 from batch.promotion import ServedScore
 from batch.steps import Steps, quiet_steps
 from models.churn import FAMILIES, labels, limit_threads, split_bots
@@ -128,7 +129,7 @@ def _split(table: pd.DataFrame, setup: str, config: ChurnConfig) -> Split:
         return time_split(table, config.test_as_of, config.label_window_d)
     if setup == "study":
         return study_split(table, config.test_as_of, seed=STUDY_SEED)
-    raise ModelError(f"unknown setup {setup!r}: use time or study")
+    raise TrainingError(f"unknown setup {setup!r}: use time or study")
 
 
 def _result(
@@ -163,9 +164,9 @@ def run_churn_experiment(
 
     steps = steps or quiet_steps()
     if "time" not in config.setups:
-        raise ModelError("the time setup is needed: the served model is trained on it")
+        raise TrainingError("the time setup is needed: the served model is trained on it")
     if config.serve is not None and config.serve not in config.families:
-        raise ModelError(f"--serve {config.serve} is not among --families {', '.join(config.families)}")
+        raise TrainingError(f"--serve {config.serve} is not among --families {', '.join(config.families)}")
     results: list[dict[str, Any]] = []
     splits: dict[str, dict[str, Any]] = {}
     timed: dict[str, tuple[TrainedChurn, ChurnEvaluation]] = {}
@@ -216,7 +217,7 @@ def run_churn_experiment(
                     timed[family] = (trained, ev)
         for family in config.spark_families:
             if spark is None:
-                raise ModelError("Spark ML families need a SparkSession")
+                raise TrainingError("Spark ML families need a SparkSession")
             with steps.step(f"{setup} setup: {family} (Spark ML)", f"{len(split.train):,} training rows"):
                 trained = train_spark_churn(
                     spark,
@@ -232,7 +233,7 @@ def run_churn_experiment(
                 steps.note(f"ROC AUC {ev.model.roc_auc:.3f}, PR AUC {ev.model.pr_auc:.3f}")
                 results.append(result)
     if not timed:
-        raise ModelError("no scikit-learn family was trained: name at least one to serve")
+        raise TrainingError("no scikit-learn family was trained: name at least one to serve")
     serve = config.serve or max(timed, key=lambda f: timed[f][1].model.roc_auc)
     trained, ev = timed[serve]
     return ChurnExperiment(trained, ev, time_split_, results, splits, config)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from musicbox.errors import MusicboxError
+from batch.errors import EventsTableError
 from musicbox.events import DeadLetter, Event
 from musicbox.rawlogs import ReadStats, find_log_files, iter_logs
 from musicbox.settings import Settings
@@ -45,10 +45,6 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 _EVENT_COLUMNS = tuple(name for name in ARROW_SCHEMA.names if name != "date")
-
-
-class EventsTableError(MusicboxError):
-    """The logs cannot be turned into an events table."""
 
 
 class LogReader(Protocol):

@@ -16,15 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicbox.errors import MusicboxError
+from batch.errors import FeatureLogError, cause
 from musicbox.features import AS_OF, FEATURE_ROW_COLUMNS, LABEL, UID
 
 ONE_DAY_COUNTS = ("plays_1d", "downloads_1d", "searches_1d")
 DONE_MARKER = "_SUCCESS"  # the streaming job marks a finished day partition with it
-
-
-class FeatureLogError(MusicboxError):
-    """The feature log cannot be read or holds no usable day."""
 
 
 def log_days(root: Path) -> list[date]:
@@ -52,9 +48,12 @@ def read_feature_log(root: Path, days: list[date] | None = None) -> pd.DataFrame
         part = root / f"{AS_OF}={day.isoformat()}"
         if not any(part.glob("*.parquet")):
             continue  # a day with no active user: an empty, but present, partition
-        frame = pd.read_parquet(part)
-        frame[AS_OF] = day
-        frames.append(frame[list(FEATURE_ROW_COLUMNS)])
+        try:
+            frame = pd.read_parquet(part)
+            frame[AS_OF] = day
+            frames.append(frame[list(FEATURE_ROW_COLUMNS)])
+        except (OSError, ValueError, KeyError) as exc:  # unreadable Parquet, or not our columns
+            raise FeatureLogError(f"{part} is not a readable feature log partition ({cause(exc)})") from exc
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in FEATURE_ROW_COLUMNS})
     return pd.concat(frames, ignore_index=True)

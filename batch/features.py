@@ -22,8 +22,10 @@ from pyspark.sql import functions as F
 from rich.console import Console
 from rich.table import Table
 
+from batch.errors import FeaturesJobError, cause
 from batch.events_table import EventsTable, Progress, events_table
-from musicbox.errors import MusicboxError
+from batch.options import add_as_of, add_logs, add_out, add_sample_pct
+from musicbox.cli_args import iso_day
 from musicbox.events import day_start_ms
 from musicbox.features import AS_OF, FEATURE_ROW_COLUMNS, IS_BOT, LABEL, LOOKBACK_D, UID
 from musicbox.settings import Settings
@@ -37,10 +39,6 @@ from streaming.aggregates.schema import feature_row_schema
 # never negative). Deterministic across runs, machines and Spark versions.
 SAMPLE_HASH_SQL = f"pmod(xxhash64(CAST({UID} AS BIGINT)), 100)"
 SUCCESS_MARKER = "_SUCCESS"  # what Spark leaves in a finished output folder
-
-
-class FeaturesJobError(MusicboxError):
-    """The batch feature job cannot run as asked."""
 
 
 def in_sample(sample_pct: int) -> Column:
@@ -110,7 +108,10 @@ def write_table(table: DataFrame, out: Path) -> None:
     failed run leaves any previous output intact.
     """
     fmt = output_format(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FeaturesJobError(f"--out {out}: cannot create its folder ({cause(exc)})") from exc
     work = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         if fmt == "parquet-dir":
@@ -248,42 +249,16 @@ def run_features(
 # ---------------------------------------------------------------- `musicbox batch features`
 
 
-def _iso_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2017-04-28") from None
-
-
-def _percent(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole percentage in 1..100")
-    return int(text)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--logs", type=Path, required=True, help="folder holding the raw log files")
+    add_logs(parser, "folder holding the raw log files", required=True)
     days = parser.add_mutually_exclusive_group(required=True)
-    days.add_argument("--as-of", type=_iso_day, metavar="DATE", help="one as-of day (YYYY-MM-DD)")
+    add_as_of(days, "one as-of day (YYYY-MM-DD)")
     days.add_argument(
-        "--from", dest="from_day", type=_iso_day, metavar="DATE", help="first as-of day (with --to)"
+        "--from", dest="from_day", type=iso_day, metavar="DATE", help="first as-of day (with --to)"
     )
-    parser.add_argument(
-        "--to", dest="to_day", type=_iso_day, metavar="DATE", help="last as-of day, inclusive"
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="FILE.csv (one file, header), FILE.parquet, or a folder (Parquet)",
-    )
-    parser.add_argument(
-        "--sample-pct",
-        type=_percent,
-        metavar="P",
-        help="keep only users with pmod(xxhash64(uid), 100) < P (Spark's xxhash64, seed 42): "
-        "a deterministic P%% user sample",
-    )
+    parser.add_argument("--to", dest="to_day", type=iso_day, metavar="DATE", help="last as-of day, inclusive")
+    add_out(parser, "FILE.csv (one file, header), FILE.parquet, or a folder (Parquet)", required=True)
+    add_sample_pct(parser)
 
 
 def as_of_days_of(as_of: date | None, from_day: date | None, to_day: date | None) -> list[date]:

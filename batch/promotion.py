@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.registry import promote, should_promote
+from models.registry import DEFAULT_TOLERANCE, promote, should_promote
 
 MODES = ("auto", "always", "never")
-DEFAULT_TOLERANCE = 0.005
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from typing import Any
 from rich.console import Console
 
 from batch import report_plots as plots
+from batch.errors import ReportError, cause
+from batch.options import add_logs, add_out
 from batch.report_activity import Activity, activity, fingerprints, warnings_by_day
 from batch.report_tables import (
     als_table,
@@ -36,7 +38,6 @@ from batch.report_tables import (
 from models.errors import ModelError
 from models.metadata import ModelMetadata
 from models.registry import current_version, list_versions, read_metadata
-from musicbox.errors import MusicboxError
 from musicbox.rawlogs.quality import QualityWarning
 from musicbox.settings import Settings
 
@@ -48,10 +49,6 @@ thead th { background: #f0f0f0; } tbody th { text-align: left; font-weight: norm
 caption { text-align: left; font-weight: bold; padding: 4px 0; }
 img { max-width: 100%; } .note { color: #555; font-size: 0.9em; } .warn { color: #8a5a00; }
 """
-
-
-class ReportError(MusicboxError):
-    """The report has nothing to show."""
 
 
 @dataclass
@@ -250,12 +247,8 @@ def render(inputs: ReportInputs, now: datetime) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--logs", type=Path, help="raw logs: draw the activity graph with data-quality warnings"
-    )
-    parser.add_argument(
-        "--out", type=Path, help="output folder (default: MUSICBOX_VAR_DIR/reports/<timestamp>)"
-    )
+    add_logs(parser, "raw logs: draw the activity graph with data-quality warnings")
+    add_out(parser, "output folder (default: MUSICBOX_VAR_DIR/reports/<timestamp>)")
     parser.add_argument(
         "--churn-version", help="churn version to report (default: the served one, else the newest)"
     )
@@ -315,9 +308,12 @@ def run(
     out_dir: Path = args.out or settings.var_dir / "reports" / f"{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}"
     err.print("→ drawing the figures ...")
     document = render(inputs, stamp)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "report.html"
-    path.write_text(document, encoding="utf-8")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write {path} ({cause(exc)}): choose another --out") from exc
     rows = [
         ["activity", "drawn" if inputs.activity else "no --logs", f"{len(inputs.warnings)} warnings"],
         [

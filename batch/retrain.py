@@ -21,11 +21,14 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from batch.als_training import DEFAULT_EVAL_WINDOW_D
 from batch.churn_training import ChurnConfig, run_churn_experiment
+from batch.errors import TrainingError
 from batch.events_table import EventsTable, events_table
-from batch.promotion import PromotionDecision
+from batch.options import add_als_windows, add_logs, add_promotion, add_recall_target, add_stride
+from batch.promotion import DEFAULT_TOLERANCE, PromotionDecision
 from batch.steps import Steps
-from batch.train_common import LazySpark, add_promotion_arguments, fraction, positive_int, print_decisions
+from batch.train_common import LazySpark, print_decisions
 from batch.training_data import (
     DEFAULT_STRIDE_D,
     churn_snapshot_days,
@@ -34,9 +37,11 @@ from batch.training_data import (
     last_labelled_day,
 )
 from models.churn import FAMILIES
+from models.churn_metrics import DEFAULT_RECALL_TARGET
 from models.churn_splits import time_split
 from models.errors import ModelError
 from models.metadata import fingerprint
+from models.ratings import DEFAULT_WINDOW_D
 from models.registry import current_version, list_versions, read_metadata
 from musicbox.errors import MusicboxError
 from musicbox.settings import Settings
@@ -99,12 +104,12 @@ class RetrainOptions:
     feature_log: Path | None = None
     family: str | None = None  # None: the served family, else DEFAULT_FAMILY
     stride_d: int = DEFAULT_STRIDE_D
-    recall_target: float = 0.90
-    eval_window_d: int = 7
-    rating_window_d: int = 30
+    recall_target: float = DEFAULT_RECALL_TARGET
+    eval_window_d: int = DEFAULT_EVAL_WINDOW_D
+    rating_window_d: int = DEFAULT_WINDOW_D
     select_als: bool = False
     mode: str = "auto"
-    tolerance: float = 0.005
+    tolerance: float = DEFAULT_TOLERANCE
     force: bool = False
     # Applied to the churn training table before training: a hook for drills and tests (e.g. a
     # deliberately degraded candidate, to see the gate refuse it).
@@ -218,7 +223,7 @@ def retrain_once(
 ) -> RetrainOutcome:
     """One retraining pass over what has arrived: churn, then ALS when there are logs."""
     if opts.logs is None and opts.feature_log is None:
-        raise MusicboxError("give --logs DIR, --feature-log DIR, or both")
+        raise TrainingError("give --logs DIR, --feature-log DIR, or both")
     steps = steps or Steps()
     spark = spark or LazySpark(settings, "musicbox-retrain")
     outcome = RetrainOutcome()
@@ -235,7 +240,7 @@ def retrain_once(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--logs", type=Path, help="folder of raw logs (churn unless --feature-log; and ALS)")
+    add_logs(parser, "folder of raw logs (churn unless --feature-log; and ALS)")
     parser.add_argument(
         "--feature-log",
         type=Path,
@@ -253,31 +258,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--family", choices=FAMILIES, help=f"churn family (default: the served one, else {DEFAULT_FAMILY})"
     )
-    parser.add_argument(
-        "--stride-d",
-        type=positive_int,
-        default=DEFAULT_STRIDE_D,
-        help=f"days between churn training snapshots (default: {DEFAULT_STRIDE_D})",
-    )
-    parser.add_argument(
-        "--recall-target",
-        type=fraction,
-        default=0.90,
-        help="recall the served threshold must reach on validation data (default: 0.90)",
-    )
-    parser.add_argument(
-        "--eval-window-d", type=positive_int, default=7, help="days of the ALS test window (default: 7)"
-    )
-    parser.add_argument(
-        "--rating-window-d", type=positive_int, default=30, help="days an ALS rating sums (default: 30)"
-    )
+    add_stride(parser)
+    add_recall_target(parser)
+    add_als_windows(parser)
     parser.add_argument(
         "--select-als",
         action="store_true",
         help="search ALS hyperparameters on a validation window (default: keep the served ones)",
     )
     parser.add_argument("--force", action="store_true", help="retrain even when the data has not changed")
-    add_promotion_arguments(parser)
+    add_promotion(parser)
 
 
 def options_from_args(args: argparse.Namespace) -> RetrainOptions:

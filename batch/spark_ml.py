@@ -23,11 +23,11 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from batch.errors import TrainingError
 from models.churn import DEVICE_COLUMNS, ENCODED_NAMES, ChurnModel, design_matrix, labels, split_bots
 from models.churn_experiment import TrainedChurn
 from models.churn_metrics import DEFAULT_RECALL_TARGET, threshold_for_recall
 from models.churn_splits import validation_split
-from models.errors import ModelInputError
 from musicbox.features import NUMERIC_FEATURES
 
 SPARK_FAMILIES: tuple[str, ...] = ("spark_logreg", "spark_gbt")
@@ -59,7 +59,7 @@ def pipeline(family: str, params: dict[str, Any], seed: int) -> Pipeline:
             GBTClassifier(labelCol=_LABEL, featuresCol="features", seed=seed, **params),
         ]
     else:
-        raise ModelInputError(f"unknown Spark family {family!r}: choose one of {', '.join(SPARK_FAMILIES)}")
+        raise TrainingError(f"unknown Spark family {family!r}: choose one of {', '.join(SPARK_FAMILIES)}")
     return Pipeline(stages=stages)
 
 

@@ -16,17 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch.events_table import events_table
+from batch.options import add_als_windows, add_as_of, add_logs, add_promotion, positive_int
 from batch.promotion import PromotionDecision, apply, decide
 from batch.report_tables import als_table, rich_table
 from batch.steps import Steps
-from batch.train_common import (
-    LazySpark,
-    add_promotion_arguments,
-    iso_day,
-    positive_int,
-    print_decisions,
-    summary_console,
-)
+from batch.train_common import LazySpark, print_decisions, summary_console
 from batch.training_data import rating_event_days
 from musicbox.settings import Settings
 
@@ -61,23 +55,13 @@ def parse_grid(text: str) -> dict[str, list[Any]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--logs", type=Path, required=True, help="folder of raw logs")
-    parser.add_argument(
-        "--as-of",
-        type=iso_day,
-        metavar="DATE",
-        help="last day of the training window (default: the last day of the logs minus "
+    add_logs(parser, "folder of raw logs", required=True)
+    add_as_of(
+        parser,
+        "last day of the training window (default: the last day of the logs minus "
         "the evaluation window, so that the test window ends with the data)",
     )
-    parser.add_argument(
-        "--eval-window-d",
-        type=positive_int,
-        default=7,
-        help="days of the validation and of the test window (default: 7)",
-    )
-    parser.add_argument(
-        "--rating-window-d", type=positive_int, default=30, help="days of events a rating sums (default: 30)"
-    )
+    add_als_windows(parser)
     parser.add_argument(
         "--grid",
         type=parse_grid,
@@ -93,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="where Spark's top-k lists go (default: MUSICBOX_VAR_DIR/batch/spark-als/<as-of>)",
     )
-    add_promotion_arguments(parser)
+    add_promotion(parser)
 
 
 def publish(

@@ -15,27 +15,22 @@ import pandas as pd
 
 from batch.churn_training import ChurnConfig, ChurnExperiment, run_churn_experiment, served_churn_score
 from batch.events_table import events_table
+from batch.options import (
+    add_as_of,
+    add_logs,
+    add_promotion,
+    add_recall_target,
+    add_sample_pct,
+    add_stride,
+    name_list,
+    positive_int,
+)
 from batch.promotion import PromotionDecision, apply, decide
 from batch.report_tables import churn_summary, rich_table
 from batch.spark_ml import DEFAULT_SPARK_PARAMS, SPARK_FAMILIES
 from batch.steps import Steps
-from batch.train_common import (
-    LazySpark,
-    add_promotion_arguments,
-    fraction,
-    iso_day,
-    name_list,
-    percent,
-    positive_int,
-    print_decisions,
-    summary_console,
-)
-from batch.training_data import (
-    DEFAULT_STRIDE_D,
-    churn_snapshot_days,
-    features_from_logs,
-    read_feature_file,
-)
+from batch.train_common import LazySpark, print_decisions, summary_console
+from batch.training_data import churn_snapshot_days, features_from_logs, read_feature_file
 from models.churn import FAMILIES
 from models.churn_splits import as_of_days
 from models.metadata import ModelMetadata
@@ -46,23 +41,12 @@ from musicbox.settings import Settings
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--logs", type=Path, help="folder of raw logs: features are built from them")
+    add_logs(source, "folder of raw logs: features are built from them")
     source.add_argument(
         "--features", type=Path, help="a table written by `musicbox batch features` holding the snapshots"
     )
-    parser.add_argument(
-        "--as-of",
-        type=iso_day,
-        metavar="DATE",
-        help="the test snapshot (default: MUSICBOX_STUDY_AS_OF, the study's 2017-04-28)",
-    )
-    parser.add_argument(
-        "--stride-d",
-        type=positive_int,
-        default=DEFAULT_STRIDE_D,
-        help="days between training snapshots, the last one 14 days before the test day "
-        f"(default: {DEFAULT_STRIDE_D})",
-    )
+    add_as_of(parser, "the test snapshot (default: MUSICBOX_STUDY_AS_OF, the study's 2017-04-28)")
+    add_stride(parser, ", the last one a label window (14 days) before the test day")
     parser.add_argument(
         "--families",
         type=name_list(FAMILIES),
@@ -92,12 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=FAMILIES,
         help="the family to version and serve (default: the best time-based ROC AUC)",
     )
-    parser.add_argument(
-        "--recall-target",
-        type=fraction,
-        default=0.90,
-        help="recall the served threshold must reach on validation data (default: 0.90)",
-    )
+    add_recall_target(parser)
     parser.add_argument(
         "--cv-folds", type=int, default=5, help="cross-validation folds; 0 skips it (default: 5)"
     )
@@ -107,14 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=50_000,
         help="cross-validate on a user sample of at most this many rows (default: 50000)",
     )
-    parser.add_argument(
-        "--sample-pct",
-        type=percent,
-        metavar="P",
-        help="with --logs: a deterministic P%% user sample (as `batch features`)",
-    )
+    add_sample_pct(parser, " (with --logs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits and the models")
-    add_promotion_arguments(parser)
+    add_promotion(parser)
 
 
 def snapshot_table(frame: pd.DataFrame, days: list[date]) -> pd.DataFrame:

@@ -26,19 +26,15 @@ import batch.features
 import streaming.aggregates.buckets
 import streaming.aggregates.labels
 import streaming.aggregates.rolling
+from batch.errors import TrainingError, cause
 from batch.events_table import EventsTable
 from batch.feature_log_labels import derive_labels, labelled_log_days, log_days, read_feature_log
 from batch.features import feature_table
-from musicbox.errors import MusicboxError
 from musicbox.features import AS_OF, FEATURE_ROW_COLUMNS, LABEL, feature_list_hash
 from musicbox.settings import Settings
 
 RATING_EVENT_COLUMNS = ("type", "uid", "date", "song_id", "play_time_s", "song_length_s")
 DEFAULT_STRIDE_D = 7  # one training snapshot a week: enough variety, rows stay few
-
-
-class TrainingError(MusicboxError):
-    """The training data asked for cannot be built from what is there."""
 
 
 def churn_snapshot_days(
@@ -71,7 +67,10 @@ def read_feature_file(path: Path) -> pd.DataFrame:
     """A feature table written by `musicbox batch features` (.csv, .parquet or a Parquet folder)."""
     if not path.exists():
         raise TrainingError(f"{path} does not exist: write it with `musicbox batch features --out {path}`")
-    frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    try:
+        frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's and pandas' parse errors are ValueErrors
+        raise TrainingError(f"{path} cannot be read as a feature table ({cause(exc)})") from exc
     missing = [c for c in (*FEATURE_ROW_COLUMNS, LABEL) if c not in frame.columns]
     if missing:
         raise TrainingError(f"{path} lacks columns {missing}: it is not a `musicbox batch features` table")

@@ -195,10 +195,14 @@ def verify(
     return directory
 
 
+# How much worse on the promotion metric a model on fresher data may score and still be served.
+DEFAULT_TOLERANCE = 0.005
+
+
 def should_promote(
     new_metrics: Mapping[str, float],
     served_metrics: Mapping[str, float] | None,
-    tolerance: float = 0.005,
+    tolerance: float = DEFAULT_TOLERANCE,
     metric: str = "roc_auc",
 ) -> tuple[bool, str]:
     """Promote when nothing is served, or when the new model is at most `tolerance` worse on

@@ -51,7 +51,15 @@ def _top_parser() -> argparse.ArgumentParser:
     )
 
 
-def _load(command: Command) -> ModuleType | None:
+def command_parser(command: Command, module: ModuleType) -> argparse.ArgumentParser:
+    """The parser of one command, with the options its module declares."""
+    parser = argparse.ArgumentParser(prog=f"musicbox {command.name}", description=command.help)
+    getattr(module, f"{command.entry}_arguments" if command.entry else "add_arguments")(parser)
+    return parser
+
+
+def load(command: Command) -> ModuleType | None:
+    """The module implementing `command`, imported now; None when it is not built yet."""
     try:
         return importlib.import_module(command.module)
     except ModuleNotFoundError as exc:
@@ -69,15 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         top.parse_args(argv[:1] or ["--help"])
         return 2
     command = by_name[argv[0]]
-    module = _load(command)
+    module = load(command)
     if module is None:
         print(f"musicbox {command.name}: not available in this build yet", file=sys.stderr)
         return 2
-    parser = argparse.ArgumentParser(prog=f"musicbox {command.name}", description=command.help)
-    add_arguments = getattr(module, f"{command.entry}_arguments" if command.entry else "add_arguments")
     run = getattr(module, command.entry or "run")
-    add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    args = command_parser(command, module).parse_args(argv[1:])
 
     from musicbox.logging_setup import configure_logging
     from musicbox.settings import Settings

@@ -8,7 +8,6 @@ file included (read up to the damage, reported); only a folder without log files
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,6 +17,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn,
 from rich.table import Table
 from rich.text import Text
 
+from musicbox.cli_args import iso_day
 from musicbox.events import DeadLetter
 from musicbox.rawlogs.names import TYPE_ORDER
 from musicbox.rawlogs.quality import TRUNCATED_MIN_ROWS, QualityReport, quality_report
@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--logs", type=Path, required=True, help="folder of YYYYMMDD_<k>_<type>.log[.gz|.tar.gz]"
     )
-    parser.add_argument("--from", dest="from_day", type=_day, help="first day to read (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="to_day", type=_day, help="last day to read (YYYY-MM-DD), inclusive")
+    parser.add_argument("--from", dest="from_day", type=iso_day, help="first day to read (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="to_day", type=iso_day, help="last day to read (YYYY-MM-DD), inclusive")
     parser.add_argument(
         "--dead-letters",
         type=Path,
@@ -147,10 +147,3 @@ def _progress(console: Console) -> Progress:
         console=console,
         transient=True,
     )
-
-
-def _day(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day: use YYYY-MM-DD, e.g. 2017-03-30") from None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
 from infra.local import kafka_broker, prometheus_server
-from infra.local.processes import port_open
+from infra.local.processes import ManagedProcess, port_open
 from musicbox.settings import Settings
 
 console = Console()
@@ -19,9 +21,44 @@ def up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout-s", type=float, default=120.0, help="how long to wait for each service")
 
 
+@dataclass(frozen=True)
+class Service:
+    name: str
+    process: Callable[[Settings], ManagedProcess]
+    stop: Callable[[Settings], bool]
+
+
+SERVICES = (
+    Service("kafka", kafka_broker.broker_process, kafka_broker.stop),
+    Service("prometheus", prometheus_server.prometheus_process, prometheus_server.stop),
+)
+
+
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    """Start what is not running, create missing topics; safe to run twice."""
+    """Start what is not running, create missing topics; safe to run twice. All or nothing: when
+    a step fails, what this run started is stopped again."""
     started = time.monotonic()
+    was_running = {s.name for s in SERVICES if s.process(settings).pid() is not None}
+    try:
+        # Every port before any start: a port conflict leaves nothing half up.
+        kafka_broker.check_ports(settings)
+        prometheus_server.check_port(settings)
+        created = _start(args, settings)
+    except BaseException:
+        for service in SERVICES:
+            if service.name not in was_running and service.stop(settings):
+                console.print(f"{service.name:<11} stopped again: `up` failed")
+        raise
+    if was_running == {s.name for s in SERVICES} and not created:
+        console.print("everything was already up: nothing started, nothing created")
+    console.print(
+        f"up in {time.monotonic() - started:.1f} s; `musicbox status` shows health, `musicbox down` stops"
+    )
+    return 0
+
+
+def _start(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """Start Kafka, create the missing topics, start Prometheus; returns the topics created."""
     with console.status("starting Kafka (KRaft, single node)..."):
         kafka = kafka_broker.start(settings, timeout_s=args.timeout_s)
     console.print(f"kafka       {settings.kafka_bootstrap:<22} {kafka}")
@@ -31,10 +68,7 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     with console.status("starting Prometheus..."):
         prom = prometheus_server.start(settings, timeout_s=args.timeout_s)
     console.print(f"prometheus  {prometheus_server.base_url(settings):<22} {prom}")
-    console.print(
-        f"up in {time.monotonic() - started:.1f} s; `musicbox status` shows health, `musicbox down` stops"
-    )
-    return 0
+    return created
 
 
 def down_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,10 +77,9 @@ def down_arguments(parser: argparse.ArgumentParser) -> None:
 
 def down(args: argparse.Namespace, settings: Settings) -> int:
     """Stop only what `up` started (by its PID files); data under var/ is kept."""
-    for name, stop in (("prometheus", prometheus_server.stop), ("kafka", kafka_broker.stop)):
-        console.print(
-            f"{name:<11} {'stopped' if stop(settings) else 'was not running (nothing of ours to stop)'}"
-        )
+    for service in reversed(SERVICES):  # the reverse of `up`'s order
+        done = "stopped" if service.stop(settings) else "was not running (nothing of ours to stop)"
+        console.print(f"{service.name:<11} {done}")
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.errors import StackError
-from infra.local.processes import ManagedProcess, port_open, wait_until
+from infra.local.processes import ManagedProcess, port_open, require_free, wait_until
 from musicbox.settings import REPO_ROOT, Settings
 from musicbox.topics import Topics
 
@@ -60,12 +60,17 @@ def java_binary() -> str:
     java = shutil.which("java")
     if java is None:
         raise StackError(
-            "no `java` on PATH: Kafka 4 needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+            "no `java` on PATH: Kafka 4 needs Java 17 or newer; install Java 17 "
+            "(`make setup` does: apt-get install openjdk-17-jre-headless)"
         )
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
     match = re.search(r'version "(\d+)', out)
     if match is None or int(match.group(1)) < 17:
-        raise StackError(f"Kafka 4 needs Java 17+, found: {out.splitlines()[0] if out else 'unknown'}")
+        found = out.splitlines()[0] if out else "unknown"
+        raise StackError(
+            f"Kafka 4 needs Java 17+, found: {found} ({java}): install Java 17 "
+            "(apt-get install openjdk-17-jre-headless) and put it first on PATH"
+        )
     return java
 
 
@@ -116,6 +121,15 @@ def _run_storage_tool(settings: Settings, *args: str) -> str:
     return done.stdout
 
 
+def check_ports(settings: Settings) -> None:
+    """Unless our broker runs: refuse ports that another process holds, naming it."""
+    if broker_process(settings).pid() is not None:
+        return
+    host, port = settings.kafka_host_port
+    require_free(host, port, "Kafka", "MUSICBOX_KAFKA_BOOTSTRAP")
+    require_free(host, settings.kafka_controller_port, "Kafka's controller", "MUSICBOX_KAFKA_CONTROLLER_PORT")
+
+
 def start(settings: Settings, timeout_s: float = 90.0) -> str:
     """Start the broker unless ours already runs; wait until it answers. Returns what it did."""
     proc = broker_process(settings)
@@ -123,12 +137,7 @@ def start(settings: Settings, timeout_s: float = 90.0) -> str:
     if proc.pid() is not None:
         wait_until(lambda: port_open(host, port), timeout_s, f"Kafka on {host}:{port}")
         return "already running"
-    for p in (port, settings.kafka_controller_port):
-        if port_open(host, p):
-            raise StackError(
-                f"port {host}:{p} is in use by a process musicbox did not start: stop it, or choose "
-                "other ports (MUSICBOX_KAFKA_BOOTSTRAP, MUSICBOX_KAFKA_CONTROLLER_PORT)"
-            )
+    check_ports(settings)
     formatted = ensure_formatted(settings)
     argv = _java_argv(
         settings, "kafka.Kafka", str(settings.kafka_dir / "server.properties"), heap=settings.kafka_heap

@@ -112,6 +112,65 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
         return False
 
 
+_LISTEN = "0A"  # the TCP state code of a listening socket in /proc/net/tcp
+
+
+def listening_inodes(table: str, port: int) -> set[str]:
+    """The inodes of the sockets listening on `port` (any address) in a /proc/net/tcp(6) table."""
+    inodes = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()  # sl local_address rem_address st ... uid timeout inode
+        if len(fields) > 9 and fields[3] == _LISTEN and int(fields[1].rpartition(":")[2], 16) == port:
+            inodes.add(fields[9])
+    return inodes
+
+
+def port_holder(port: int) -> str | None:
+    """`pid N (command)` of the process listening on `port`, or None when this user cannot see it
+    (another user's process, or no /proc)."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            inodes |= listening_inodes(Path("/proc/net", table).read_text(), port)
+        except OSError:
+            continue
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    if not wanted:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                return f"pid {proc.name} ({_command(proc)})"
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    return None
+
+
+def _command(proc: Path, width: int = 100) -> str:
+    """The command line, shortened from the middle: a JVM's main class and arguments come last."""
+    try:
+        argv = (proc / "cmdline").read_bytes().rstrip(b"\0").decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    text = " ".join(argv)
+    if len(text) <= width:
+        return text
+    tail = " ".join(argv[-2:])[-(width - 20) :]
+    return f"{Path(argv[0]).name} ... {tail}"
+
+
+def require_free(host: str, port: int, what: str, setting: str) -> None:
+    """Raise StackError naming the port and what holds it when something already listens there."""
+    if port_open(host, port):
+        holder = port_holder(port) or "a process this user cannot see (`sudo ss -ltnp` names it)"
+        raise StackError(
+            f"port {host}:{port} ({what}) is in use by {holder}, which musicbox did not start: "
+            f"stop it, or choose another port ({setting})"
+        )
+
+
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.5) -> None:
     """Poll `check` until it is true, or raise StackError naming what we waited for."""
     deadline = time.monotonic() + timeout_s

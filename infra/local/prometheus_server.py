@@ -7,7 +7,7 @@ import shutil
 import urllib.request
 
 from infra.local.errors import StackError
-from infra.local.processes import ManagedProcess, port_open, wait_until
+from infra.local.processes import ManagedProcess, require_free, wait_until
 from musicbox.settings import REPO_ROOT, Settings
 
 CONFIG = REPO_ROOT / "infra" / "prometheus" / "prometheus.yml"
@@ -21,16 +21,19 @@ def base_url(settings: Settings) -> str:
     return f"http://127.0.0.1:{settings.prometheus_port}"
 
 
+def check_port(settings: Settings) -> None:
+    """Unless our Prometheus runs: refuse its port when another process (a system Prometheus
+    service?) holds it, naming that process."""
+    if prometheus_process(settings).pid() is None:
+        require_free("127.0.0.1", settings.prometheus_port, "Prometheus", "MUSICBOX_PROMETHEUS_PORT")
+
+
 def start(settings: Settings, timeout_s: float = 60.0) -> str:
     proc = prometheus_process(settings)
     if proc.pid() is not None:
         wait_until(lambda: ready(settings), timeout_s, "Prometheus to answer")
         return "already running"
-    if port_open("127.0.0.1", settings.prometheus_port):
-        raise StackError(
-            f"port 127.0.0.1:{settings.prometheus_port} is in use by a process musicbox did not start "
-            "(a system Prometheus service?): stop it, or set MUSICBOX_PROMETHEUS_PORT"
-        )
+    check_port(settings)
     binary = shutil.which("prometheus")
     if binary is None:
         raise StackError("no `prometheus` binary on PATH: run `make setup` (apt-get install prometheus)")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from musicbox.cli_args import iso_day
 from musicbox.settings import Settings
 from producers.generator.dirt import ALL_CLASSES, parse_classes
 from producers.generator.errors import GeneratorError
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--users", type=int, help="number of users, bots included")
     parser.add_argument("--days", type=int, help="number of days")
-    parser.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD")
+    parser.add_argument("--start", type=iso_day, help="first day, YYYY-MM-DD")
     parser.add_argument(
         "--seed", type=int, default=42, help="same seed and arguments -> same bytes (default: 42)"
     )

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from musicbox.cli_args import iso_day
 from musicbox.metrics import serve
 from musicbox.rawlogs import ReadStats, group_by_day, select_logs
 from musicbox.settings import Settings
@@ -42,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="event seconds per wall second (86400 = a day a second; default)",
     )
     pace.add_argument("--max-speed", action="store_true", help="as fast as Kafka acknowledges")
-    parser.add_argument("--from", dest="from_day", help="first day to replay (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="to_day", help="last day to replay (YYYY-MM-DD)")
+    parser.add_argument("--from", dest="from_day", type=iso_day, help="first day to replay (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="to_day", type=iso_day, help="last day to replay (YYYY-MM-DD)")
     parser.add_argument(
         "--resume",
         action="store_true",

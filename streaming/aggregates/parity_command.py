@@ -12,6 +12,7 @@ from rich.table import Table
 
 from batch.events_table import events_table
 from batch.features import feature_table
+from musicbox.cli_args import iso_day
 from musicbox.settings import Settings
 from musicbox.spark import build_spark
 from streaming.aggregates.errors import StreamError
@@ -28,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="the streaming job's feature log (default: MUSICBOX_VAR_DIR/feature-log)",
     )
-    parser.add_argument("--from", dest="from_day", type=date.fromisoformat, help="first as-of day to check")
-    parser.add_argument("--to", dest="to_day", type=date.fromisoformat, help="last as-of day to check")
+    parser.add_argument("--from", dest="from_day", type=iso_day, help="first as-of day to check")
+    parser.add_argument("--to", dest="to_day", type=iso_day, help="last as-of day to check")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

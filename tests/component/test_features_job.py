@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from batch.events_table import EventsTableError, events_table, write_events
+from batch.errors import EventsTableError
+from batch.events_table import events_table, write_events
 from batch.features import read_table
 from musicbox.cli import main
 from musicbox.events import DeadLetter, Event, day_start_ms

@@ -18,6 +18,7 @@ from streaming.scoring.app import Dependencies, Layout, WorkerApp, app_id, build
 from streaming.scoring.messages import Incoming
 from streaming.scoring.reload import ModelReloader
 from streaming.scoring.sink import ListSink
+from tests.fixtures.waiting import wait_until_async
 from tests.unit.test_scoring_fixtures import (
     download,
     encoded,
@@ -97,11 +98,16 @@ def test_event_agents_fold_ratings_and_recommend_at_the_tick(worker) -> None:
             await p.put(play(1, "2017-04-05", 1001), key=b"1", partition=0)
             await p.put(play(1, "2017-04-05", 1002), key=b"1", partition=0)
             await d.put(download(1, "2017-04-05", 1003), key=b"1", partition=0)
-            await asyncio.sleep(0.2)
+            # put() returns when the agent took the event, not when its batch was handled.
+            await wait_until_async(
+                lambda: w.events.counts.events == {"play": 2, "download": 1},
+                30,
+                "2 plays and 1 download handled",
+            )
             assert not sink.records[T.recommendations]  # no tick yet: the day is open
             await p.put(tick("2017-04-06"), partition=0)
             await d.put(tick("2017-04-06"), partition=0)
-            await asyncio.sleep(0.3)
+            await wait_until_async(lambda: w.events.counts.events["tick"] == 2, 30, "both ticks handled")
 
     run(feed())
     [(key, raw)] = sink.records[T.recommendations]

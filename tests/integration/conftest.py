@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from infra.local import kafka_broker, prometheus_server
 from musicbox.logging_setup import quiet_known_warnings
 from musicbox.settings import Settings
+from tests.fixtures.waiting import wait_until
 
 
 @pytest.fixture(scope="session")
@@ -83,15 +84,6 @@ def isolated(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         admin.delete_topics(list(Topics(prefix).all()))
     finally:
         admin.close()
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.2) -> None:
-    """Poll `condition` until it holds; fail the test naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s:.0f} s")
-        time.sleep(every_s)
 
 
 def env_of(settings: Settings, **extra: str) -> dict[str, str]:
@@ -193,7 +185,7 @@ def replay_killed_at_random(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_until(committed, 60, "the replay's first commit")
+    wait_until(committed, 60, "the replay's first commit", interval_s=0.2)
     delay_s = random.uniform(0.0, max_delay_s)
     time.sleep(delay_s)  # the random point of the kill, not a wait for anything
     assert proc.poll() is None, "the replay finished before it could be killed: slow it down"

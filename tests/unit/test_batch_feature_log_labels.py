@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from batch.errors import TrainingError
 from batch.feature_log_labels import (
     DONE_MARKER,
     derive_labels,
@@ -18,7 +19,7 @@ from batch.feature_log_labels import (
     log_days,
     read_feature_log,
 )
-from batch.training_data import TrainingError, features_from_feature_log
+from batch.training_data import features_from_feature_log
 from musicbox.features import AS_OF, COUNT_FEATURES, FEATURE_NAMES, LABEL, LOOKBACK_D, UID
 
 D0 = date(2017, 4, 1)

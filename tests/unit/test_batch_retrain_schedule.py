@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from batch.als_training import AlsWindows, default_windows
+from batch.errors import TrainingError
 from batch.retrain import already_trained, parse_duration, run_schedule
-from batch.training_data import TrainingError, churn_snapshot_days
-from models.errors import ModelError
+from batch.training_data import churn_snapshot_days
 from models.metadata import TrainingInfo
 from models.registry import promote, publish
 from musicbox.errors import MusicboxError
@@ -119,7 +119,7 @@ def test_als_windows_never_overlap_what_they_are_judged_on() -> None:
 def test_default_windows_end_with_the_data_and_refuse_short_logs() -> None:
     w = default_windows(date(2017, 3, 30), date(2017, 5, 12))
     assert w.test[1] == date(2017, 5, 12)
-    with pytest.raises(ModelError, match="need events of"):
+    with pytest.raises(TrainingError, match="need events of"):
         default_windows(date(2017, 4, 15), date(2017, 5, 12))
 
 

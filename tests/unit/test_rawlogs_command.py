@@ -83,4 +83,4 @@ def test_a_bad_date_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as exit_info:
         main(["read", "--logs", str(tmp_path), "--from", "30/03/2017"])
     assert exit_info.value.code == 2
-    assert "use YYYY-MM-DD" in capsys.readouterr().err
+    assert "invalid day '30/03/2017': expected YYYY-MM-DD" in capsys.readouterr().err
