@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -36,8 +35,6 @@ VALUE_FIELDS: dict[str, tuple[str, ...]] = {
     "search": (*_COMMON, "query"),
 }
 
-# One getter per type: reading the contract fields of an event is on the replay's hot path.
-_GETTERS = {kind: attrgetter(*fields) for kind, fields in VALUE_FIELDS.items()}
 
 DAY_MS = 86_400_000
 UID_MAX = 2**63 - 1
@@ -64,7 +61,7 @@ class Event:
 
     def to_value(self) -> dict[str, Any]:
         """The message value as a dict holding exactly this type's contract fields."""
-        return dict(zip(VALUE_FIELDS[self.type], _GETTERS[self.type](self), strict=True))
+        return _VALUE_OF[self.type](self)
 
     def to_json(self) -> bytes:
         return encode_json(self.to_value())
@@ -73,6 +70,36 @@ class Event:
     def from_value(cls, value: dict[str, Any]) -> Event:
         fields: dict[str, Any] = {k: value.get(k) for k in VALUE_FIELDS[value["type"]]}
         return cls(**fields)
+
+
+# The value of each type spelled out: on the replay's hot path a dict literal is ~5x faster than
+# building it from `VALUE_FIELDS` (zip of names and getters). A unit test holds their keys to
+# `VALUE_FIELDS`, so the contract is still written once.
+def _play_value(e: Event) -> dict[str, Any]:
+    return {
+        "type": e.type, "event_id": e.event_id, "uid": e.uid, "date": e.date,
+        "event_time_ms": e.event_time_ms, "device": e.device, "song_id": e.song_id,
+        "song_type": e.song_type, "song_name": e.song_name, "singer": e.singer,
+        "play_time_s": e.play_time_s, "song_length_s": e.song_length_s, "paid": e.paid,
+    }  # fmt: skip
+
+
+def _download_value(e: Event) -> dict[str, Any]:
+    return {
+        "type": e.type, "event_id": e.event_id, "uid": e.uid, "date": e.date,
+        "event_time_ms": e.event_time_ms, "device": e.device, "song_id": e.song_id,
+        "song_name": e.song_name, "singer": e.singer, "paid": e.paid,
+    }  # fmt: skip
+
+
+def _search_value(e: Event) -> dict[str, Any]:
+    return {
+        "type": e.type, "event_id": e.event_id, "uid": e.uid, "date": e.date,
+        "event_time_ms": e.event_time_ms, "device": e.device, "query": e.query,
+    }  # fmt: skip
+
+
+_VALUE_OF = {"play": _play_value, "download": _download_value, "search": _search_value}
 
 
 @dataclass(slots=True, frozen=True)

@@ -26,7 +26,23 @@ class Settings(BaseSettings):
     kafka_version: str = Field("4.1.1", description="Kafka broker version resolved by Maven")
     kafka_heap: str = Field("1G", description="heap of the local broker (-Xmx)")
     topic_prefix: str = Field("musicbox.", description="prefix of every topic name")
-    partitions: int = Field(2, description="partitions of every topic created by `musicbox up`")
+    partitions: int = Field(
+        6,
+        description="partitions of every topic created by `musicbox up` "
+        "(6: 1, 2 or 3 workers share them evenly)",
+    )
+
+    # The replay.
+    replay_senders: int = Field(
+        2,
+        description="processes the replay sends from, each owning a share of the partitions "
+        "(kafka-python builds records in Python: one process cannot keep up with the reader)",
+    )
+
+    replay_client: str = Field(
+        "kafka-python",
+        description="the replay's Kafka client: kafka-python, or confluent-kafka (librdkafka)",
+    )
 
     # Prometheus and metrics.
     prometheus_port: int = Field(9090, description="port of the local Prometheus server")

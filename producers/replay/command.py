@@ -24,7 +24,7 @@ from musicbox.metrics import serve
 from musicbox.rawlogs import ReadStats, group_by_day, select_logs
 from musicbox.settings import Settings
 from producers.replay.core import ReplayCounts
-from producers.replay.kafka_sink import kafka_replay
+from producers.replay.kafka_sink import CLIENTS, kafka_replay
 from producers.replay.metrics import ReplayMetrics
 from producers.replay.pacing import Pacer
 
@@ -52,6 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--checkpoint-every", type=int, default=50_000, help="most lines in one Kafka transaction"
+    )
+    parser.add_argument(
+        "--senders",
+        type=int,
+        help="processes that send to Kafka, each owning a share of the partitions "
+        "(default: MUSICBOX_REPLAY_SENDERS)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        help="Kafka client: kafka-python, or librdkafka's confluent-kafka (default: MUSICBOX_REPLAY_CLIENT)",
     )
     parser.add_argument("--no-metrics", action="store_true", help="do not serve Prometheus metrics")
 
@@ -104,6 +115,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             pacer,
             checkpoint_every=args.checkpoint_every,
+            senders=args.senders or settings.replay_senders,
+            client=args.client or settings.replay_client,
             on_wait=lambda msg: console.print(f"[yellow]{msg}"),
         ) as replay,
     ):

@@ -22,6 +22,7 @@ from producers.replay.errors import NotAcknowledgedError, ReplayError
 from producers.replay.ledger import Ledger, LedgerRecord
 from producers.replay.pacing import Pacer
 from producers.replay.routing import Router
+from producers.replay.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "transaction_timeout_ms": 60_000,
 }
 LEDGER_PARTITION = 0
+MAX_SENDERS = 4  # sender processes of one replay; the ids of all of them are fenced at start
+KAFKA_PYTHON, CONFLUENT_KAFKA = "kafka-python", "confluent-kafka"
+CLIENTS = (KAFKA_PYTHON, CONFLUENT_KAFKA)
 
 
 def transactional_id(topic_prefix: str, sender: int) -> str:
@@ -179,19 +183,41 @@ def kafka_replay(
     pacer: Pacer,
     observer: ReplayObserver | None = None,
     checkpoint_every: int = 50_000,
+    senders: int = 1,
+    client: str = KAFKA_PYTHON,
     on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[Replay]:
     """A `Replay` into the topics of `settings`, its ledger read: what the command and the
-    benchmarks run. The sink is closed on the way out."""
+    benchmarks run. With kafka-python, `senders` > 1 sends from that many processes (`fanout`);
+    confluent-kafka sends from this one (librdkafka's own threads). Closed on the way out."""
+    from producers.replay.confluent_sink import ConfluentSink
+    from producers.replay.fanout import FanOutSink
+
+    if client not in CLIENTS:
+        raise ReplayError(f"unknown Kafka client {client!r}: one of {', '.join(CLIENTS)}")
+    if client == CONFLUENT_KAFKA:
+        senders = 1
+    if not 1 <= senders <= MAX_SENDERS:
+        raise ReplayError(f"--senders must be 1..{MAX_SENDERS}, not {senders}")
     topics = Topics(settings.topic_prefix)
-    tid = transactional_id(settings.topic_prefix, 0)
-    sink = KafkaSink(settings.kafka_bootstrap, topics.replay_ledger, tid, on_wait=on_wait)
-    try:
-        partitions = topic_partitions(
-            settings.kafka_bootstrap, [*topics.events, topics.dead_letters, topics.replay_ledger]
+    bootstrap = settings.kafka_bootstrap
+    tids = [transactional_id(settings.topic_prefix, k) for k in range(MAX_SENDERS)]
+    sink: Sink
+    if client == CONFLUENT_KAFKA:
+        sink = ConfluentSink(bootstrap, topics.replay_ledger, tids[0], on_wait=on_wait)
+    elif senders == 1:
+        sink = KafkaSink(bootstrap, topics.replay_ledger, tids[0], on_wait=on_wait)
+    else:
+        sink = FanOutSink(
+            bootstrap, topics.replay_ledger, tids[:senders], [*topics.events, topics.dead_letters]
         )
-        # Read after the sink fenced the replay it replaces: its open transaction is aborted.
-        ledger = read_ledger(settings.kafka_bootstrap, topics.replay_ledger)
+    try:
+        # An earlier replay may have sent from more processes: abort what they left open.
+        fence(bootstrap, tids[senders:])
+        partitions = topic_partitions(bootstrap, [*topics.events, topics.dead_letters, topics.replay_ledger])
+        # Read once every transaction an earlier replay left open is aborted (the sinks fenced
+        # their own ids): `read_committed` reads no further than the first open one.
+        ledger = read_ledger(bootstrap, topics.replay_ledger)
         yield Replay(
             sink,
             Router(topics, partitions),

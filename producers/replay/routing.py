@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from kafka.partitioner.default import murmur2
 
-from musicbox.events import DeadLetter, Event
+from musicbox.events import EVENT_TYPES, DeadLetter, Event
 from musicbox.topics import Topics
 
 Placed = tuple[str, int, bytes | None, bytes]  # (topic, partition, key, value)
@@ -37,8 +37,10 @@ class Router:
     topics: Topics
     partitions: Mapping[str, int]
     _keys: dict[int, tuple[bytes, int]] = field(default_factory=dict, init=False, repr=False)
+    _topic_of: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._topic_of = {t: self.topics.for_event_type(t) for t in EVENT_TYPES}
         needed = [*self.topics.events, self.topics.dead_letters]
         missing = [t for t in needed if self.partitions.get(t, 0) < 1]
         if missing:
@@ -46,7 +48,7 @@ class Router:
 
     def place(self, item: Event | DeadLetter) -> Placed:
         if isinstance(item, Event):
-            topic = self.topics.for_event_type(item.type)
+            topic = self._topic_of[item.type]
             key, hashed = self._key(item.uid)
             return topic, hashed % self.partitions[topic], key, item.to_json()
         topic = self.topics.dead_letters

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -157,7 +157,7 @@ def consume_all(
 
 
 def replay_killed_at_random(
-    settings: Settings, logs: Path, max_delay_s: float, checkpoint_every: int
+    settings: Settings, logs: Path, max_delay_s: float, checkpoint_every: int, extra: Sequence[str] = ()
 ) -> float:
     """Start a paced replay (a day every 2 s), SIGKILL it at a random moment of its first
     `max_delay_s` seconds after its first commit; returns that moment (for failure messages)."""
@@ -178,7 +178,7 @@ def replay_killed_at_random(
         finally:
             consumer.close()
 
-    argv = ["replay", "--logs", str(logs), "--speed", "43200", "--no-metrics"]
+    argv = ["replay", "--logs", str(logs), "--speed", "43200", "--no-metrics", *extra]
     proc = subprocess.Popen(
         [sys.executable, "-m", "musicbox", *argv, "--checkpoint-every", str(checkpoint_every)],
         env=env_of(settings),

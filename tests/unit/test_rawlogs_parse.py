@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from musicbox.events import UID_MAX, DeadLetter, Event, day_start_ms
+from musicbox.events import EVENT_TYPES as TYPES
+from musicbox.events import UID_MAX, VALUE_FIELDS, DeadLetter, Event, day_start_ms
 from musicbox.rawlogs.parse import FIELD_COUNTS, LineContext, clock_seconds, parse_line
 
 DAY = "2017-03-30"
@@ -236,6 +237,13 @@ def test_event_carries_only_its_types_fields_on_the_wire() -> None:
     assert isinstance(item, Event)
     value = item.to_value()
     assert value["type"] == "download" and "play_time_s" not in value and "query" not in value
+
+
+@pytest.mark.parametrize("event_type", TYPES)
+def test_each_types_value_holds_exactly_its_contract_fields_in_order(event_type: str) -> None:
+    # The hot-path encoders spell the fields out: they must stay the contract's, in its order.
+    event = Event(event_type, "f.log:1", 7, DAY, 0, "ar")
+    assert tuple(event.to_value()) == VALUE_FIELDS[event_type]
 
 
 @pytest.mark.parametrize(
