@@ -31,12 +31,14 @@ def owner(partition: int, senders: int) -> int:
     return partition % senders
 
 
-def _sender_main(conn: Connection, bootstrap: str, ledger_topic: str, tid: str, topics: list[str]) -> None:
+def _sender_main(
+    conn: Connection, bootstrap: str, ledger_topic: str, tid: str, topics: list[str], producer: dict[str, Any]
+) -> None:
     """A sender process: a transactional sink fed over `conn` until told to close."""
     from producers.replay.kafka_sink import KafkaSink
 
     try:
-        sink = KafkaSink(bootstrap, ledger_topic, tid)
+        sink = KafkaSink(bootstrap, ledger_topic, tid, **producer)
     except BaseException as exc:  # reported to the replay process, which stops with it
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
@@ -68,7 +70,12 @@ class FanOutSink:
     """`senders` processes, each a `KafkaSink` with transactional id `tid_of(k)`."""
 
     def __init__(
-        self, bootstrap: str, ledger_topic: str, transactional_ids: Sequence[str], topics: Sequence[str]
+        self,
+        bootstrap: str,
+        ledger_topic: str,
+        transactional_ids: Sequence[str],
+        topics: Sequence[str],
+        producer: dict[str, Any] | None = None,
     ) -> None:
         context = mp.get_context("spawn")  # a clean interpreter: no inherited client threads
         self._topics = {t: i for i, t in enumerate(topics)}
@@ -79,7 +86,9 @@ class FanOutSink:
         for tid in transactional_ids:
             mine, theirs = context.Pipe()
             proc = context.Process(
-                target=_sender_main, args=(theirs, bootstrap, ledger_topic, tid, list(topics)), daemon=True
+                target=_sender_main,
+                args=(theirs, bootstrap, ledger_topic, tid, list(topics), producer or {}),
+                daemon=True,
             )
             proc.start()
             theirs.close()

@@ -186,10 +186,12 @@ def kafka_replay(
     senders: int = 1,
     client: str = KAFKA_PYTHON,
     on_wait: Callable[[str], None] | None = None,
+    producer: dict[str, Any] | None = None,
 ) -> Iterator[Replay]:
     """A `Replay` into the topics of `settings`, its ledger read: what the command and the
     benchmarks run. With kafka-python, `senders` > 1 sends from that many processes (`fanout`);
-    confluent-kafka sends from this one (librdkafka's own threads). Closed on the way out."""
+    confluent-kafka sends from this one (librdkafka's own threads). `producer` overrides the
+    kafka-python producer's settings (the benchmark's sweeps). Closed on the way out."""
     from producers.replay.confluent_sink import ConfluentSink
     from producers.replay.fanout import FanOutSink
 
