@@ -16,18 +16,11 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kafka.partitioner.default import murmur2
-
 from musicbox.events import EVENT_TYPES, DeadLetter, Event
+from musicbox.partitioning import UidKeys
 from musicbox.topics import Topics
 
 Placed = tuple[str, int, bytes | None, bytes]  # (topic, partition, key, value)
-KEY_CACHE_MAX = 4_000_000  # the cache of uid -> (key, murmur2 hash) starts again beyond this
-
-
-def partition_of_key(key: bytes, partitions: int) -> int:
-    """The Java client's default partitioner for a keyed record (positive murmur2 mod count)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -36,7 +29,7 @@ class Router:
 
     topics: Topics
     partitions: Mapping[str, int]
-    _keys: dict[int, tuple[bytes, int]] = field(default_factory=dict, init=False, repr=False)
+    _keys: UidKeys = field(default_factory=UidKeys, init=False, repr=False)
     _topic_of: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,23 +42,12 @@ class Router:
     def place(self, item: Event | DeadLetter) -> Placed:
         if isinstance(item, Event):
             topic = self._topic_of[item.type]
-            key, hashed = self._key(item.uid)
+            key, hashed = self._keys.key_and_hash(item.uid)
             return topic, hashed % self.partitions[topic], key, item.to_json()
         topic = self.topics.dead_letters
         # crc32 of the source ("file:line"): stable across runs, unlike Python's str hash.
         partition = zlib.crc32(item.source.encode()) % self.partitions[topic]
         return topic, partition, None, item.to_json()
-
-    def _key(self, uid: int) -> tuple[bytes, int]:
-        """The key bytes and positive murmur2 of a uid, cached: the same users come back all
-        the time, and murmur2 in Python costs ~4 us a call."""
-        cached = self._keys.get(uid)
-        if cached is None:
-            if len(self._keys) >= KEY_CACHE_MAX:
-                self._keys.clear()
-            key = str(uid).encode()
-            cached = self._keys[uid] = (key, murmur2(key) & 0x7FFFFFFF)
-        return cached
 
     def event_partitions(self) -> list[tuple[str, int]]:
         """Every (topic, partition) of the event topics: each gets a tick at every day's end."""

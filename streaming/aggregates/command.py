@@ -17,7 +17,14 @@ from rich.table import Table
 from musicbox.metrics import serve
 from musicbox.settings import Settings
 from musicbox.spark import build_spark
-from streaming.aggregates.job import BatchReport, FeatureBatchProcessor, event_partitions, kafka_source
+from musicbox.topics import Topics
+from streaming.aggregates.job import (
+    BatchReport,
+    FeatureBatchProcessor,
+    event_partitions,
+    kafka_source,
+    partition_count,
+)
 from streaming.aggregates.metrics import ProgressListener, StreamMetrics
 from streaming.aggregates.outputs import FeatureLog
 from streaming.aggregates.store import StateStore
@@ -91,7 +98,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     partitions = event_partitions(settings)
     tally = _Tally(metrics)
     processor = FeatureBatchProcessor(
-        settings, partitions, StateStore(settings.stream_dir), FeatureLog(settings.feature_log_dir), tally
+        settings,
+        partitions,
+        StateStore(settings.stream_dir),
+        FeatureLog(settings.feature_log_dir),
+        tally,
+        feature_partitions=partition_count(settings, Topics(settings.topic_prefix).features),
     )
     with console.status("starting Spark..."):
         spark = build_spark(settings, "musicbox-stream", with_kafka=True)

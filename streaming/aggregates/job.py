@@ -27,6 +27,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from musicbox.features import COMPUTED_AT_MS, LOOKBACK_D
+from musicbox.partitioning import UidKeys
 from musicbox.settings import Settings
 from musicbox.topics import Topics
 from streaming.aggregates.buckets import daily_buckets
@@ -41,7 +42,13 @@ from streaming.aggregates.messages import (
     read_batch_metrics,
     rejects_of,
 )
-from streaming.aggregates.outputs import FeatureLog, publish_dead_letters, publish_features
+from streaming.aggregates.outputs import (
+    FeatureLog,
+    day_markers,
+    publish_day_markers,
+    publish_dead_letters,
+    publish_features,
+)
 from streaming.aggregates.rolling import rolling_features
 from streaming.aggregates.store import Progress, StateStore
 
@@ -89,8 +96,12 @@ class FeatureBatchProcessor:
         feature_log: FeatureLog,
         on_report: Callable[[BatchReport], None] = lambda report: None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        feature_partitions: int | None = None,
     ) -> None:
         self.settings = settings
+        # Partitions of the feature topic, for the day-complete markers (musicbox.markers).
+        self.feature_partitions = feature_partitions or settings.partitions
+        self.keys = UidKeys()
         self.topics = Topics(settings.topic_prefix)
         self.partitions = list(partitions)
         self.store = store
@@ -143,6 +154,9 @@ class FeatureBatchProcessor:
             published = self.feature_log.read(spark, due)
             feature_rows = published.count()
             publish_features(published, bootstrap, self.topics.features)
+            # Only once every row is acknowledged: a marker follows its day's rows.
+            markers = day_markers(published, due, self.feature_partitions, self.keys)
+            publish_day_markers(spark, markers, bootstrap, self.topics.features)
             laps.lap("day close: publish")
             close = replace(close, closed_through=due[-1])
             progress = replace(progress, close=close)
@@ -203,6 +217,20 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets))
         .load()
     )
+
+
+def partition_count(settings: Settings, topic: str) -> int:
+    """The partitions of `topic`; an error saying what to do when it does not exist."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
+    if not partitions:
+        raise StreamError(f"topic {topic} does not exist: `musicbox up` creates the musicbox topics")
+    return len(partitions)
 
 
 def event_partitions(settings: Settings) -> list[str]:

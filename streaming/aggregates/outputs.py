@@ -12,11 +12,16 @@ import shutil
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import cast
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from musicbox.features import AS_OF, COMPUTED_AT_MS, FEATURE_ROW_COLUMNS, UID
+from musicbox.events import encode_json
+from musicbox.features import AS_OF, COMPUTED_AT_MS, FEATURE_ROW_COLUMNS, IS_BOT, UID
+from musicbox.markers import feature_day_marker
+from musicbox.partitioning import UidKeys
 
 SUCCESS = "_SUCCESS"
 
@@ -84,6 +89,34 @@ def publish_features(rows: DataFrame, bootstrap: str, topic: str) -> None:
     """Feature rows to `musicbox.features`, keyed by uid, JSON values (DESIGN 4)."""
     value = F.to_json(F.struct(*[F.col(c) for c in (*FEATURE_ROW_COLUMNS, COMPUTED_AT_MS)]))
     _to_kafka(rows.select(F.col(UID).cast("string").alias("key"), value.alias("value")), bootstrap, topic)
+
+
+def day_markers(rows: DataFrame, days: list[date], partitions: int, keys: UidKeys) -> list[tuple[int, bytes]]:
+    """(partition, value) of the day-complete marker of each day on each partition of the
+    feature topic, counting the day's rows (and bots) that Kafka's partitioner put there."""
+    frame = cast(pd.DataFrame, rows.select(UID, AS_OF, IS_BOT).toPandas())
+    part = [keys.partition(int(u), partitions) for u in frame[UID].tolist()]
+    counts = (
+        frame.assign(_p=part, _bot=frame[IS_BOT].astype(bool))
+        .groupby([AS_OF, "_p"])["_bot"]
+        .agg(["size", "sum"])
+    )
+    found = {(str(d), int(p)): (int(n), int(b)) for (d, p), (n, b) in counts.iterrows()}
+    out = []
+    for day in days:
+        for p in range(partitions):
+            n, b = found.get((day.isoformat(), p), (0, 0))
+            out.append((p, encode_json(feature_day_marker(day.isoformat(), p, partitions, n, b))))
+    return out
+
+
+def publish_day_markers(
+    spark: SparkSession, markers: list[tuple[int, bytes]], bootstrap: str, topic: str
+) -> None:
+    """The markers, each to its partition. Called once the day's rows are acknowledged, so each
+    marker follows every row of its day on its partition."""
+    frame = spark.createDataFrame([(p, v.decode()) for p, v in markers], "partition int, value string")
+    _to_kafka(frame, bootstrap, topic)
 
 
 def publish_dead_letters(rejects: DataFrame, bootstrap: str, topic: str, stage: str = "stream") -> None:

@@ -20,19 +20,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from musicbox.features import AS_OF, COMPUTED_AT_MS, UID
+from musicbox.features import AS_OF, COMPUTED_AT_MS, IS_BOT, UID
+from musicbox.markers import as_marker, score_day_marker
 from musicbox.topics import Topics
+from streaming.scoring.day_tally import DayTally
 from streaming.scoring.feature_rows import feature_frame
 from streaming.scoring.messages import POSITION, Incoming, Reject, dead_letter, encode
 from streaming.scoring.metrics import WorkerMetrics, observe_many
 from streaming.scoring.quality import LiveQuality, QualityReport
 from streaming.scoring.service import PROBABILITY, ScoredBatch, ScoringService
-from streaming.scoring.sink import Sink
+from streaming.scoring.sink import Placed, Sink
 
 
 class Decoded(NamedTuple):
@@ -42,8 +44,11 @@ class Decoded(NamedTuple):
 
 
 class Prepared(NamedTuple):
-    """A batch on its way through the decoding and model threads."""
+    """A batch on its way through the decoding and model threads: its feature rows (`batch`,
+    the messages whose positions the frames refer to) and, aside, its day-complete markers."""
 
+    batch: list[Incoming]
+    markers: list[tuple[int, dict[str, Any]]]  # (feature partition, marker)
     values: list[bytes | None]
     decoded: Future[Decoded]
     scored: Future[ScoredBatch]
@@ -58,6 +63,7 @@ class FeatureCounts:
     bots: int = 0
     batches: int = 0
     handle_s: float = 0.0  # wall time inside `handle`: the worker's own share of the cost
+    markers: int = 0  # day-complete markers passed on to the scores topic
     rejected: Counter[str] = field(default_factory=Counter)
     versions: Counter[str] = field(default_factory=Counter)  # scores per model version
     reports: list[QualityReport] = field(default_factory=list)
@@ -72,9 +78,11 @@ class FeatureFlow:
         topics: Topics,
         metrics: WorkerMetrics | None = None,
         perf_s: Callable[[], float] = time.perf_counter,
+        tally: DayTally | None = None,
     ) -> None:
         self.service = service
         self.quality = quality
+        self.tally = tally or DayTally(quality.store)
         self.sink = sink
         self.topics = topics
         self.metrics = metrics
@@ -96,9 +104,17 @@ class FeatureFlow:
         if self._decoding is None or self._scoring is None:
             self._decoding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="features-decode")
             self._scoring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-model")
-        values = [m.value for m in batch]
+        rows: list[Incoming] = []
+        markers: list[tuple[int, dict[str, Any]]] = []
+        for m in batch:
+            marker = as_marker(m.value)
+            if marker is None:
+                rows.append(m)
+            else:
+                markers.append((m.partition, marker))
+        values = [m.value for m in rows]
         decoded = self._decoding.submit(self._decode, values)
-        return Prepared(values, decoded, self._scoring.submit(self._score, decoded))
+        return Prepared(rows, markers, values, decoded, self._scoring.submit(self._score, decoded))
 
     async def _results(self, prepared: Prepared) -> tuple[Decoded, ScoredBatch]:
         """What the threads made of the batch; made again when they failed (the batch's retry:
@@ -111,10 +127,16 @@ class FeatureFlow:
 
     async def handle(self, batch: Sequence[Incoming], prepared: Prepared | None = None) -> None:
         entered = self.perf_s()
-        decoded, scored = await self._results(prepared or self.prepare(batch))
+        prepared = prepared or self.prepare(batch)
+        batch = prepared.batch  # the feature rows; the markers go their own way below
+        decoded, scored = await self._results(prepared)
         started = entered - decoded.decode_s  # the batch's time: decoding, the model's rest, the rest
         rows, rejects = decoded.rows, decoded.rejects
         await self.sink.publish(self.topics.churn_scores, scored.messages())
+        self._tally(batch, rows, scored.scores)
+        if prepared.markers:
+            # After the day's scores are acknowledged: each marker follows its day's scores.
+            await self.sink.publish_at(self.topics.churn_scores, self._markers(prepared.markers, scored))
         if rejects:
             letters = [
                 (None, dead_letter(r.reason, batch[r.position].value, batch[r.position].source))
@@ -136,6 +158,7 @@ class FeatureFlow:
         c.bots += scored.bots
         c.batches += 1
         c.handle_s += self.perf_s() - started
+        c.markers += len(prepared.markers)
         c.rejected.update(r.reason for r in rejects)
         c.versions[scored.model_version] += len(scored.scores)
         c.reports += resolution.reports
@@ -153,6 +176,37 @@ class FeatureFlow:
             for report in resolution.reports:
                 m.quality(report)
             m.last_input.set_to_current_time()
+
+    def _tally(self, batch: Sequence[Incoming], rows: pd.DataFrame, scores: pd.DataFrame) -> None:
+        """Count the batch's rows per (partition, as_of): scored, bots (DayTally)."""
+        if rows.empty:
+            return
+        pos = rows[POSITION].to_numpy(dtype=np.int64)
+        partition = np.array([batch[i].partition for i in pos], dtype=np.int64)
+        offset = np.array([batch[i].offset for i in pos], dtype=np.int64)
+        scored = np.isin(pos, scores[POSITION].to_numpy(dtype=np.int64))
+        bot = rows[IS_BOT].to_numpy(dtype=bool)
+        as_of = rows[AS_OF].to_numpy()
+        for p in np.unique(partition):
+            for day in np.unique(as_of[partition == p]):
+                here = (partition == p) & (as_of == day)
+                self.tally.count(int(p), str(day), offset[here], scored[here], bot[here])
+
+    def _markers(self, markers: Sequence[tuple[int, dict[str, Any]]], scored: ScoredBatch) -> list[Placed]:
+        """The scores topic's day-complete marker for each feature marker, on the same partition."""
+        out: list[Placed] = []
+        for partition, marker in markers:
+            n, bots = self.tally.complete(partition, str(marker["as_of"]))
+            value = score_day_marker(
+                str(marker["as_of"]),
+                partition,
+                int(marker.get("partitions", 0)),
+                n,
+                bots,
+                scored.model_version,
+            )
+            out.append((partition, None, encode(value)))
+        return out
 
     def _remember(
         self,

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 Record = tuple[bytes | None, bytes]  # (key, value)
 PLACED_KEYS_MAX = 2_000_000  # the partition cache starts again beyond this many keys
-Placed = tuple[int, bytes, bytes | None]  # (partition, key, value): a changelog write, None deletes
+# (partition, key, value): a changelog write (a None value deletes) or a day marker (no key).
+Placed = tuple[int, bytes | None, bytes | None]
 _ByPartition = dict[int, list[tuple[bytes | None, bytes | None]]]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from musicbox.events import day_start_ms
+from musicbox.markers import as_marker
 from musicbox.settings import Settings
 from musicbox.topics import Topics
 from streaming.aggregates.outputs import FeatureLog
@@ -50,7 +51,37 @@ def three_weeks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _feature_messages(settings: Settings) -> list[dict[str, object]]:
-    return [json.loads(v) for *_, v in consume_all(settings, [Topics(settings.topic_prefix).features])]
+    """The feature rows of the topic (its day-complete markers checked and set aside)."""
+    records = consume_all(settings, [Topics(settings.topic_prefix).features])
+    _assert_markers_close_their_days(records)
+    return [json.loads(v) for *_, v in records if as_marker(v) is None]
+
+
+def _assert_markers_close_their_days(records: list[tuple[str, int, int, bytes | None, bytes]]) -> None:
+    """Each closed day has a day-complete marker on every partition, after all of its rows there,
+    counting them (bots too); a marker or row sent again (a restarted job) is identical."""
+    rows: dict[tuple[str, int], dict[int, tuple[int, bool]]] = defaultdict(dict)
+    markers: dict[tuple[str, int], list[tuple[int, bytes]]] = defaultdict(list)
+    partitions = {p for _, p, *_ in records}
+    for _, partition, offset, _, value in records:
+        marker = as_marker(value)
+        if marker is None:
+            row = json.loads(value)
+            # The first copy of each user's row: a re-published one may follow the marker.
+            rows[(row["as_of"], partition)].setdefault(row["uid"], (offset, bool(row["is_bot"])))
+        else:
+            assert marker["partition"] == partition
+            markers[(marker["as_of"], partition)].append((offset, value))
+    days = {d for d, _ in rows} | {d for d, _ in markers}
+    for day in days:
+        for partition in partitions:
+            found = markers.get((day, partition))
+            assert found, f"no day-complete marker for {day} on partition {partition}"
+            assert len({v for _, v in found}) == 1, "a marker sent again differs"
+            first = json.loads(found[0][1])
+            here = rows.get((day, partition), {}).values()
+            assert (first["rows"], first["bots"]) == (len(here), sum(bot for _, bot in here))
+            assert all(offset < found[0][0] for offset, _ in here), f"a row of {day} after its marker"
 
 
 def _assert_topic_matches_log(settings: Settings) -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from musicbox.partitioning import partition_of_key
 from musicbox.rawlogs import ReadStats, group_by_day, select_logs
 from musicbox.topics import Topics
 from producers.replay.core import Replay, ReplayCounts
 from producers.replay.errors import NotAcknowledgedError
 from producers.replay.ledger import Ledger, LedgerMismatchError
 from producers.replay.pacing import Pacer
-from producers.replay.routing import Router, partition_of_key
+from producers.replay.routing import Router
 from producers.replay.sink import ListSink
 
 SEP = " \t"

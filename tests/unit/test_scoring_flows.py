@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from streaming.scoring.ratings import UserRatings
 from streaming.scoring.recommender import Recommender
 from streaming.scoring.reload import Served
 from streaming.scoring.service import ScoringService
-from streaming.scoring.sink import ListSink
+from streaming.scoring.sink import ListSink, Placed, Record
 from streaming.scoring.state import DictStore
 from streaming.scoring.ticks import TickLedger
 from tests.unit.test_scoring_fixtures import (
@@ -277,3 +278,63 @@ def test_a_batch_that_recovers_is_not_fatal() -> None:
 
     asyncio.run(handle_with_retry(flaky, exits.append, delays_s=(0.0,)))
     assert exits == []
+
+
+class _OrderedSink(ListSink):
+    """A list sink that also remembers the order of its publish calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str, int]] = []
+
+    async def publish(self, topic: str, records: Sequence[Record]) -> None:
+        self.calls.append(("publish", topic, len(records)))
+        await super().publish(topic, records)
+
+    async def publish_at(self, topic: str, records: Sequence[Placed]) -> None:
+        self.calls.append(("publish_at", topic, len(records)))
+        await super().publish_at(topic, records)
+
+
+def _feature_marker(day: str, partition: int, offset: int) -> Incoming:
+    from musicbox.events import encode_json
+    from musicbox.markers import feature_day_marker
+
+    return Incoming(T.features, partition, offset, encode_json(feature_day_marker(day, partition, 2, 0, 0)))
+
+
+def test_a_days_marker_follows_its_scores_with_what_the_worker_scored(models) -> None:
+    churn, _ = models
+    sink = _OrderedSink()
+    flow = feature_flow(churn, sink)
+    day = "2017-04-01"
+    batch = features(day, range(1, 4), 0, partition=0) + features(day, range(4, 6), 0, partition=1)
+    batch.append(Incoming(T.features, 1, 2, encoded(feature_row(9, day, bot=True))))
+    batch += [_feature_marker(day, 0, 3), _feature_marker(day, 1, 3)]
+    asyncio.run(flow.handle(batch))
+    # The markers are not rows: nothing rejected, and they come after the scores are published.
+    assert not sink.records[T.dead_letters] and flow.counts.rows == 6
+    assert [c[:2] for c in sink.calls] == [("publish", T.churn_scores), ("publish_at", T.churn_scores)]
+    markers = {p: json.loads(v or b"") for p, k, v in sink.placed[T.churn_scores] if k is None}
+    assert {p: (m["type"], m["as_of"], m["scored"], m["bots_skipped"]) for p, m in markers.items()} == {
+        0: ("day_complete", day, 3, 0),
+        1: ("day_complete", day, 2, 1),
+    }
+    assert {m["model_version"] for m in markers.values()} == {churn.version}
+
+
+def test_rows_read_again_are_counted_once_and_a_new_worker_goes_on_counting(models) -> None:
+    # A batch handled twice (its commit lost in a crash) counts once; a worker restarted on the
+    # same store (the changelog) goes on from the tally it finds.
+    churn, _ = models
+    store = DictStore()
+    day = "2017-04-01"
+    first = FeatureFlow(ScoringService(lambda: churn), LiveQuality(store, 2), ListSink(), T)
+    batch = features(day, range(1, 5), 0)
+    asyncio.run(first.handle(batch))
+    asyncio.run(first.handle(batch))
+    sink = ListSink()
+    second = FeatureFlow(ScoringService(lambda: churn), LiveQuality(store, 2), sink, T)
+    asyncio.run(second.handle([*features(day, range(5, 7), 4), _feature_marker(day, 0, 6)]))
+    [(_, _, value)] = sink.placed[T.churn_scores]
+    assert json.loads(value or b"")["scored"] == 6
