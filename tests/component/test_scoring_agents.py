@@ -18,7 +18,7 @@ from streaming.scoring.app import Dependencies, Layout, WorkerApp, app_id, build
 from streaming.scoring.messages import Incoming
 from streaming.scoring.reload import ModelReloader
 from streaming.scoring.sink import ListSink
-from tests.unit.test_scoring_fixtures import (
+from tests.fixtures.scoring import (
     download,
     encoded,
     feature_row,
