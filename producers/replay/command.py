@@ -57,7 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=50_000, help="events between checkpoints")
     parser.add_argument("--no-metrics", action="store_true", help="do not serve Prometheus metrics")
     parser.add_argument(
-        "--summary-json", type=Path, help="also write the summary's counts to FILE as JSON (for scripts)"
+        "--summary-json",
+        type=Path,
+        metavar="FILE",
+        help="also write the summary's counts to FILE as JSON (for scripts)",
     )
 
 
