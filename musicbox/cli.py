@@ -36,7 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("stream", "streaming.aggregates.command", "the Spark streaming feature job"),
     Command("parity", "batch.parity_command", "streaming vs batch features, row by row"),
     Command("worker", "streaming.scoring.command", "the Faust churn scoring and recommendation worker"),
-    Command("demo", "musicbox.demo", "everything end to end on a generated data set, with a summary"),
+    Command("demo", "demo.command", "everything end to end on a generated data set, with a summary"),
 )
 
 

@@ -1,0 +1,70 @@
+"""The demo's view of Kafka: its topics recreated empty, and their records read back."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from infra.local.kafka_broker import ensure_topics, topic_summary
+from musicbox.settings import Settings
+from musicbox.topics import Topics
+from streaming.scoring.kafka_setup import forget_state
+
+
+def reset_topics(settings: Settings, timeout_s: float = 60) -> None:
+    """Delete and recreate the musicbox topics (deletion is asynchronous: retry the creation),
+    and delete the worker's changelogs and consumer groups: state restored from an earlier run
+    would mark the new topics' offsets as already read."""
+    forget_state(settings)
+    ours = Topics(settings.topic_prefix).all()
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        existing = [t for t in admin.list_topics() if t in set(ours)]
+        if existing:
+            admin.delete_topics(existing)
+    finally:
+        admin.close()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            ensure_topics(settings)
+            if len(topic_summary(settings)) == len(ours):
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+
+
+class TopicTail:
+    """A topic's JSON records from its beginning; each `read` returns those added since the last."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        partitions = self.consumer.partitions_for_topic(topic) or []
+        self.parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self.consumer.assign(self.parts)
+        self.consumer.seek_to_beginning(*self.parts)
+
+    def read(self) -> list[dict[str, Any]]:
+        end = self.consumer.end_offsets(self.parts)
+        values: list[dict[str, Any]] = []
+        while any(self.consumer.position(tp) < end[tp] for tp in self.parts):
+            for records in self.consumer.poll(timeout_ms=1000, max_records=50_000).values():
+                values += [json.loads(r.value) for r in records]
+        return values
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def consume(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Every record of `topic` so far: a tail read once."""
+    tail = TopicTail(settings, topic)
+    try:
+        return tail.read()
+    finally:
+        tail.close()
