@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from demo.errors import DemoError
 from infra.local.kafka_broker import ensure_topics, topic_summary
 from musicbox.settings import Settings
 from musicbox.topics import Topics
@@ -15,9 +17,8 @@ from streaming.scoring.kafka_setup import forget_state
 
 
 def reset_topics(settings: Settings, timeout_s: float = 60) -> None:
-    """Delete and recreate the musicbox topics (deletion is asynchronous: retry the creation),
-    and delete the worker's changelogs and consumer groups: state restored from an earlier run
-    would mark the new topics' offsets as already read."""
+    """Delete and recreate the musicbox topics, and delete the worker's changelogs and consumer
+    groups: state restored from an earlier run would mark the new topics' offsets as already read."""
     forget_state(settings)
     ours = Topics(settings.topic_prefix).all()
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -27,16 +28,36 @@ def reset_topics(settings: Settings, timeout_s: float = 60) -> None:
             admin.delete_topics(existing)
     finally:
         admin.close()
+    wait_recreated(
+        lambda: ensure_topics(settings), lambda: set(topic_summary(settings)), set(ours), timeout_s
+    )
+
+
+def wait_recreated(
+    create: Callable[[], object],
+    existing: Callable[[], set[str]],
+    wanted: set[str],
+    timeout_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Create `wanted` until all of them exist (deletion is asynchronous: a creation may fail
+    or be refused while it is under way). Other topics under the prefix do not matter."""
     deadline = time.monotonic() + timeout_s
     while True:
+        error: Exception | None = None
         try:
-            ensure_topics(settings)
-            if len(topic_summary(settings)) == len(ours):
-                return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(1)
+            create()
+            missing = wanted - existing()
+        except Exception as exc:  # the deletion still under way
+            missing, error = wanted, exc
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"the topics {', '.join(sorted(missing))} were not recreated in {timeout_s:.0f} s"
+                + (f" ({error})" if error else "")
+            ) from error
+        sleep(1)
 
 
 class TopicTail:
