@@ -40,7 +40,7 @@ test-integration: setup ## integration tests only (brings the stack up; leaves i
 	@$(MUSICBOX) up && $(PYTEST) -m integration -q
 
 lint: setup ## ruff and mypy
-	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy musicbox producers streaming batch models infra tests examples
+	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy musicbox producers streaming batch models infra demo tests examples
 
 bench: setup ## benchmarks (figures into BENCHMARKS.md by hand)
 	@for b in replay stream train score; do echo "== bench/$$b.py"; $(VENV)/python -m bench.$$b || exit 1; done

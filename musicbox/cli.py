@@ -34,9 +34,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("replay", "producers.replay.command", "replay logs into Kafka in event-time order"),
     Command("batch", "batch.command", "batch features, model training, retraining, report"),
     Command("stream", "streaming.aggregates.command", "the Spark streaming feature job"),
-    Command("parity", "streaming.aggregates.parity_command", "streaming vs batch features, row by row"),
+    Command("parity", "batch.parity_command", "streaming vs batch features, row by row"),
     Command("worker", "streaming.scoring.command", "the Faust churn scoring and recommendation worker"),
-    Command("demo", "musicbox.demo", "everything end to end on a generated data set, with a summary"),
+    Command("demo", "demo.command", "everything end to end on a generated data set, with a summary"),
 )
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from musicbox.events import Event, Tick, next_day
 from musicbox.rawlogs import LogFile, ReadStats, iter_day
+from musicbox.replay_summary import ReplaySummary
 from producers.replay.ledger import Entry, Ledger, LedgerRecord, Slot, day_fingerprint, encode
 from producers.replay.pacing import Pacer
 from producers.replay.routing import Router
@@ -49,9 +50,18 @@ class ReplayCounts:
     def dead_letters(self) -> int:
         return sum(self.dead_letters_by_reason.values())
 
-    def reconciles(self, lines_read: int) -> bool:
-        """Every line read is an event, a dead letter, or was in Kafka already."""
-        return self.events + self.dead_letters + self.already_in_kafka == lines_read
+    def summary(self, lines_read: int) -> ReplaySummary:
+        """The run's counts as the summary contract (it says whether they reconcile)."""
+        return ReplaySummary(
+            lines=lines_read,
+            events_by_type=dict(self.events_by_type),
+            dead_letters_by_reason=dict(self.dead_letters_by_reason),
+            already_in_kafka=self.already_in_kafka,
+            days_already_done=list(self.days_already_done),
+            days_completed=self.days_completed,
+            ticks=self.ticks,
+            commits=self.commits,
+        )
 
 
 class ReplayObserver(Protocol):

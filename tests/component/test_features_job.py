@@ -26,7 +26,7 @@ from musicbox.rawlogs import ReadStats, iter_logs
 from musicbox.settings import Settings
 from musicbox.spark import build_spark
 from producers.generator.generate import GeneratorConfig, generate
-from tests.unit.test_features_oracle import OracleEvent, oracle_features, oracle_labels
+from tests.fixtures.oracle import OracleEvent, oracle_features, oracle_labels
 
 START = date(2017, 3, 30)
 

@@ -27,7 +27,7 @@ from streaming.aggregates.buckets import BUCKET_COLUMNS, daily_buckets, with_eve
 from streaming.aggregates.labels import churn_labels
 from streaming.aggregates.rolling import rolling_features
 from streaming.aggregates.schema import feature_row_schema
-from tests.unit.test_features_oracle import OracleEvent, oracle_features, oracle_labels
+from tests.fixtures.oracle import OracleEvent, oracle_features, oracle_labels
 
 START = date(2017, 3, 30)
 DAYS = 40

@@ -18,8 +18,7 @@ from streaming.scoring.app import Dependencies, Layout, WorkerApp, app_id, build
 from streaming.scoring.messages import Incoming
 from streaming.scoring.reload import ModelReloader
 from streaming.scoring.sink import ListSink
-from tests.fixtures.waiting import wait_until_async
-from tests.unit.test_scoring_fixtures import (
+from tests.fixtures.scoring import (
     download,
     encoded,
     feature_row,
@@ -28,6 +27,7 @@ from tests.unit.test_scoring_fixtures import (
     save_churn_model,
     tick,
 )
+from tests.fixtures.waiting import wait_until_async
 
 PREFIX = "comp."
 T = Topics(PREFIX)

@@ -13,6 +13,7 @@ import pytest
 
 from musicbox.events import Event
 from musicbox.rawlogs import ReadStats, iter_logs
+from musicbox.replay_summary import ReplaySummary
 from musicbox.settings import Settings
 from musicbox.topics import Topics
 from tests.integration.conftest import consume_all, env_of, musicbox, replay_killed_at_random
@@ -67,8 +68,17 @@ SINKS = {
 def test_replay_delivers_every_line_in_order_with_ticks(
     isolated: Settings, week_of_logs: Path, sink: str
 ) -> None:
-    musicbox(isolated, "replay", "--logs", str(week_of_logs), "--max-speed", "--no-metrics", *SINKS[sink])
+    summary_file = isolated.var_dir / "replay-summary.json"
+    musicbox(
+        isolated, "replay", "--logs", str(week_of_logs), "--max-speed", "--no-metrics",
+        "--summary-json", str(summary_file), *SINKS[sink],
+    )  # fmt: skip
     events, dead, stats = _expected(week_of_logs)
+    # The machine-readable summary counts what the reader made of the lines, and reconciles.
+    summary = ReplaySummary.read(summary_file)
+    assert summary.lines == stats.lines and summary.reconciles
+    assert summary.events_by_type == Counter(e.type for e in events)
+    assert summary.dead_letters_by_reason == stats.dead_letters_by_reason
     topics = Topics(isolated.topic_prefix)
     records = consume_all(isolated, [*topics.events, topics.dead_letters])
 

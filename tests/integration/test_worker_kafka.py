@@ -23,8 +23,7 @@ import pytest
 from musicbox.settings import Settings
 from musicbox.topics import Topics
 from streaming.scoring.app import app_id
-from tests.integration.conftest import consume_all, env_of
-from tests.unit.test_scoring_fixtures import (
+from tests.fixtures.scoring import (
     download,
     encoded,
     feature_row,
@@ -33,6 +32,7 @@ from tests.unit.test_scoring_fixtures import (
     save_churn_model,
     tick,
 )
+from tests.integration.conftest import consume_all, env_of
 
 Msg = tuple[str, bytes | None, bytes, int | None]  # topic, key, value, partition
 FAST = {"MUSICBOX_WORKER_BATCH_WAIT_S": "0.2", "MUSICBOX_WORKER_RELOAD_INTERVAL_S": "0.5"}

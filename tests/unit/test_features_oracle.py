@@ -1,100 +1,14 @@
-"""A plain-Python oracle of the DESIGN 5 feature and label contract, and tests of the oracle itself.
-
-The oracle is deliberately naive (a list of events, dicts and loops, no Spark, no buckets) so
-that the Spark transforms in `streaming.aggregates` can be checked against an independent
-reading of the contract (tests/component/test_features_spark.py imports `oracle_features`
-and `oracle_labels` from here).
-
-An event for the oracle is a dict with `type`, `uid`, `event_time_ms`, `device`, `play_time_s`;
-anything without a uid or of another type (ticks) is ignored.
-"""
+"""The feature oracle (tests/fixtures/oracle.py) reads the DESIGN 5 contract right: hand-made timelines."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 
-from musicbox.events import DAY_MS, day_start_ms
-from musicbox.features import (
-    AS_OF,
-    DEVICE,
-    DEVICE_UNKNOWN,
-    FEATURE_ROW_COLUMNS,
-    IS_BOT,
-    LOOKBACK_D,
-    NEVER_D,
-    UID,
-    WINDOWS_D,
-)
-
-OracleEvent = dict[str, Any]
-# Event type -> (count stem, recency name) as the contract words them.
-_KINDS = {
-    "play": ("plays", "days_since_play"),
-    "download": ("downloads", "days_since_download"),
-    "search": ("searches", "days_since_search"),
-}
-_EPOCH = date(1970, 1, 1)
-
-
-def _day(event: OracleEvent) -> date:
-    return _EPOCH + timedelta(days=event["event_time_ms"] // DAY_MS)
-
-
-def _user_events(events: list[OracleEvent]) -> dict[int, list[OracleEvent]]:
-    by_uid: dict[int, list[OracleEvent]] = defaultdict(list)
-    for event in events:
-        if event.get("uid") is not None and event.get("type") in _KINDS:
-            by_uid[event["uid"]].append(event)
-    return by_uid
-
-
-def oracle_features(events: list[OracleEvent], as_of: date, bot_plays_30d: int) -> dict[int, dict[str, Any]]:
-    """uid -> feature row (every column of FEATURE_ROW_COLUMNS) for as-of day `as_of`."""
-    rows: dict[int, dict[str, Any]] = {}
-    for uid, mine in _user_events(events).items():
-        # age 0 = the as-of day, LOOKBACK_D - 1 = the oldest day of the 30-day window
-        aged = [((as_of - _day(e)).days, e) for e in mine]
-        aged = [(age, e) for age, e in aged if 0 <= age < LOOKBACK_D]
-        if not aged:
-            continue
-        row: dict[str, Any] = {UID: uid, AS_OF: as_of}
-        for event_type, (stem, recency) in _KINDS.items():
-            ages = [age for age, e in aged if e["type"] == event_type]
-            for w in WINDOWS_D:
-                row[f"{stem}_{w}d"] = sum(1 for age in ages if age < w)
-            row[recency] = min(ages) + 1 if ages else NEVER_D
-        for w in WINDOWS_D:
-            row[f"play_seconds_{w}d"] = sum(
-                e["play_time_s"] or 0 for age, e in aged if e["type"] == "play" and age < w
-            )
-        devices = Counter(e["device"] for _, e in aged if e["type"] == "play" and e["device"] is not None)
-        row[DEVICE] = min(devices, key=lambda d: (-devices[d], d)) if devices else DEVICE_UNKNOWN
-        row[IS_BOT] = row[f"plays_{LOOKBACK_D}d"] > bot_plays_30d
-        assert set(row) == set(FEATURE_ROW_COLUMNS), "the oracle must produce exactly the contract columns"
-        rows[uid] = row
-    return rows
-
-
-def oracle_labels(
-    events: list[OracleEvent], as_of: date, label_window_d: int, last_day: date
-) -> dict[int, int] | None:
-    """uid -> churn (1: no event on D+1..D+label_window_d) for the population at D; None if unlabelled."""
-    if as_of + timedelta(days=label_window_d) > last_day:
-        return None
-    population = oracle_features(events, as_of, bot_plays_30d=0)
-    by_uid = _user_events(events)
-    labels = {}
-    for uid in population:
-        later = [e for e in by_uid[uid] if 1 <= (_day(e) - as_of).days <= label_window_d]
-        labels[uid] = 0 if later else 1
-    return labels
-
-
-# ---------------------------------------------------------------- tests of the oracle itself
+from musicbox.events import day_start_ms
+from musicbox.features import DEVICE, DEVICE_UNKNOWN, IS_BOT, NEVER_D, WINDOWS_D
+from tests.fixtures.oracle import OracleEvent, oracle_features, oracle_labels
 
 D = date(2017, 4, 28)  # the as-of day of every hand-made timeline below
 

@@ -14,7 +14,7 @@ from models.churn_metrics import ChurnEvaluation, threshold_for_recall
 from models.churn_splits import study_split, time_split, validation_split
 from models.errors import ModelInputError
 from musicbox.features import IS_BOT, LABEL, UID
-from tests.unit.test_models_synthetic import churn_snapshots, churn_table
+from tests.fixtures.synthetic import churn_snapshots, churn_table
 
 
 @pytest.fixture(scope="module")

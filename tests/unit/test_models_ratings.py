@@ -7,7 +7,7 @@ import pytest
 
 from models.errors import ModelInputError
 from models.ratings import FALLBACK_LENGTH_S, RatingAccumulator, compute_ratings
-from tests.unit.test_models_synthetic import block_events
+from tests.fixtures.synthetic import block_events
 
 DAY = "2017-04-10"
 Row = tuple[str, int, int | None, float | None, float | None]  # type, uid, song_id, play_time_s, length_s

@@ -29,7 +29,7 @@ from models.registry import (
     should_promote,
 )
 from musicbox.features import FEATURE_NAMES, feature_list_hash
-from tests.unit.test_models_synthetic import churn_table
+from tests.fixtures.synthetic import churn_table
 
 VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 

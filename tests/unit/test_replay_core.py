@@ -68,7 +68,7 @@ def test_every_line_becomes_one_message_and_each_day_ends_with_ticks(tmp_path: P
     sink = ListSink()
     counts, stats = _run(tmp_path, sink)
     assert stats.lines == 11 == counts.events + counts.dead_letters
-    assert counts.reconciles(stats.lines)
+    assert counts.summary(stats.lines).reconciles
     assert counts.events_by_type == {"play": 7, "download": 1, "search": 1}
     assert counts.dead_letters_by_reason == {"field_count": 1, "bad_uid": 1}
     # 3 event topics x 2 partitions, after each of the 2 days.
@@ -175,7 +175,7 @@ def test_a_replay_killed_anywhere_then_run_again_holds_every_line_once(tmp_path:
             _run(tmp_path, first, every=every)
         second = ListSink()
         counts, stats = _run(tmp_path, second, Ledger.from_records(first.ledger), every=every)
-        assert counts.reconciles(stats.lines), stop
+        assert counts.summary(stats.lines).reconciles, stop
         combined = first.records + second.records
         assert _by_partition(combined) == _by_partition(clean), f"failed at message {stop}"
         # Ticks may be sent again (a day whose ticks did not commit): a tick is idempotent.

@@ -13,7 +13,7 @@ import pytest
 from musicbox.features import AS_OF, DEVICE, IS_BOT, UID
 from streaming.scoring.feature_rows import columns, columns_arrow, columns_fast, feature_frame
 from streaming.scoring.messages import POSITION
-from tests.unit.test_scoring_fixtures import encoded, feature_row
+from tests.fixtures.scoring import encoded, feature_row
 
 
 def changed(**fields: Any) -> bytes:

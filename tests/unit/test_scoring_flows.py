@@ -24,7 +24,7 @@ from streaming.scoring.service import ScoringService
 from streaming.scoring.sink import ListSink, Placed, Record
 from streaming.scoring.state import DictStore
 from streaming.scoring.ticks import TickLedger
-from tests.unit.test_scoring_fixtures import (
+from tests.fixtures.scoring import (
     download,
     encoded,
     feature_row,

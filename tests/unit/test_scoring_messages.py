@@ -8,7 +8,7 @@ import json
 import pytest
 
 from streaming.scoring.messages import EventRecord, TickRecord, parse_event, score_messages, score_value
-from tests.unit.test_scoring_fixtures import download, play, tick
+from tests.fixtures.scoring import download, play, tick
 
 
 def test_score_messages_are_the_score_values() -> None:

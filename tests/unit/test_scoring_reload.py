@@ -10,7 +10,7 @@ import pytest
 
 from models.registry import LoadedChurn, current_version, load_churn, promote
 from streaming.scoring.reload import ModelReloader, ReloadEvent
-from tests.unit.test_scoring_fixtures import save_churn_model
+from tests.fixtures.scoring import save_churn_model
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from streaming.scoring.errors import NoModelError
 from streaming.scoring.feature_rows import feature_frame
 from streaming.scoring.reload import Served
 from streaming.scoring.service import ScoringService
-from tests.unit.test_scoring_fixtures import encoded, feature_row, save_churn_model
+from tests.fixtures.scoring import encoded, feature_row, save_churn_model
 
 SCORE_FIELDS = {"uid", "as_of", "churn_probability", "churn", "threshold", "model_version", "scored_at_ms"}
 

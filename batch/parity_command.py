@@ -1,4 +1,8 @@
-"""`musicbox parity --logs DIR`: the streaming feature log against `musicbox batch features`."""
+"""`musicbox parity --logs DIR`: the streaming feature log against `musicbox batch features`.
+
+It lives beside the batch features it recomputes (streaming never imports batch); `check` is
+what the command and the demo call, and its `DayParity` results are what they judge.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,18 @@ import time
 from datetime import date
 from pathlib import Path
 
+from pyspark.sql import SparkSession
 from rich.console import Console
 from rich.table import Table
 
 from batch.events_table import events_table
 from batch.features import feature_table
+from batch.parity import DayParity, compare
 from musicbox.cli_args import iso_day
 from musicbox.settings import Settings
 from musicbox.spark import build_spark
 from streaming.aggregates.errors import StreamError
 from streaming.aggregates.outputs import FeatureLog
-from streaming.aggregates.parity import DayParity, compare
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,17 +49,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     ]
     if not days:
         raise StreamError(f"no closed day in the feature log {log.root}: run `musicbox stream` first")
-    results = check(settings, args.logs, log, days)
+    results = check(build_spark(settings, "musicbox-parity"), settings, args.logs, log, days)
     _print(console, results, time.monotonic() - started)
     return 0 if all(r.ok for r in results) else 1
 
 
-def check(settings: Settings, logs: Path, log: FeatureLog, days: list[date]) -> list[DayParity]:
+def check(
+    spark: SparkSession, settings: Settings, logs: Path, log: FeatureLog, days: list[date]
+) -> list[DayParity]:
     """Compare the log's rows of `days` with batch rows computed from `logs` now."""
     table = events_table(settings, logs)
     if table.last_day is None:
         raise StreamError(f"the logs under {logs} hold no event")
-    spark = build_spark(settings, "musicbox-parity")
     batch = feature_table(
         spark.read.parquet(str(table.path)),
         days,

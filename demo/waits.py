@@ -1,0 +1,103 @@
+"""What the demo waits for while the processes beside it work: each wait ends on the condition
+it waits for, or fails after its deadline naming the log to read."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from datetime import date
+
+from rich.console import Console
+
+from demo.errors import DemoError
+from demo.processes import Processes
+from demo.topic_watch import TopicTail
+from musicbox.settings import Settings
+from musicbox.topics import Topics
+from streaming.aggregates.outputs import FeatureLog
+
+
+def follow_replay(
+    console: Console, procs: Processes, name: str, log: FeatureLog, days: int, until: date
+) -> None:
+    """Until the replay `name` has ended and the stream has closed `until` in the feature `log`."""
+    deadline = time.monotonic() + 1200
+    with console.status("replaying...") as status:
+        while time.monotonic() < deadline:
+            closed = log.days()
+            status.update(
+                f"days closed by the stream: {len(closed)}/{days}"
+                + (f" (last {closed[-1]})" if closed else "")
+            )
+            ended = procs.returncode(name)
+            if ended not in (None, 0) or (ended == 0 and closed and closed[-1] >= until):
+                break
+            procs.check_alive("stream", "worker")
+            time.sleep(1)
+    if procs.wait(name) != 0:
+        raise DemoError(f"the replay failed; see {procs.log(name)}")
+    closed = log.days()
+    if not closed or closed[-1] < until:
+        raise DemoError(
+            f"the stream closed {len(closed)} of {days} days in time (not {until}); see {procs.log('stream')}"
+        )
+
+
+def wait_reload(
+    console: Console, procs: Processes, settings: Settings, version: str, timeout_s: float = 120
+) -> None:
+    """Until the worker's metrics say it serves churn model `version` (it polls the registry)."""
+    url = f"http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics"
+    wanted = f'musicbox_worker_model_info{{kind="churn",version="{version}"}} 1.0'
+    deadline = time.monotonic() + timeout_s
+    with console.status(f"waiting for the worker to serve churn {version}"):
+        while time.monotonic() < deadline:
+            procs.check_alive("worker")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if wanted in response.read().decode():
+                        console.print(f"the worker hot-reloaded churn {version}")
+                        return
+            except OSError:
+                pass  # not serving yet
+            time.sleep(1)
+    raise DemoError(
+        f"the worker did not switch to churn {version} in {timeout_s:.0f} s; see {procs.log('worker')}"
+    )
+
+
+def wait_worker(
+    console: Console, procs: Processes, settings: Settings, last: date, started: float, timeout_s: float = 300
+) -> None:
+    """Until the worker has scored and recommended for the last day and its outputs stop growing."""
+    topics = Topics(settings.topic_prefix)
+    last_day = last.isoformat()
+    # Read on from where the last look ended: re-reading both topics every time cost seconds
+    # of CPU the worker being waited for could have used.
+    tails = [TopicTail(settings, topics.churn_scores), TopicTail(settings, topics.recommendations)]
+    sizes, seen = [0, 0], [False, False]
+    deadline = time.monotonic() + timeout_s
+    previous = [-1, -1]
+    try:
+        while time.monotonic() < deadline:
+            procs.check_alive("worker")
+            for i, tail in enumerate(tails):
+                new = tail.read()
+                sizes[i] += len(new)
+                seen[i] = seen[i] or any(r.get("as_of") == last_day for r in new)
+            scored, recommended = seen
+            if scored and recommended and sizes == previous:
+                return
+            console.print(
+                f"  {time.monotonic() - started:.0f} s: scores {sizes[0]:,} (of {last_day}: "
+                f"{'yes' if scored else 'not yet'}), recommendations {sizes[1]:,} (of {last_day}: "
+                f"{'yes' if recommended else 'not yet'})"
+            )
+            previous = list(sizes)
+            time.sleep(5)
+    finally:
+        for tail in tails:
+            tail.close()
+    raise DemoError(
+        f"the worker did not score and recommend {last} within {timeout_s:.0f} s; see {procs.log('worker')}"
+    )

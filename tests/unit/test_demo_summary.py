@@ -1,0 +1,139 @@
+"""The demo's summary from what a run gathered: its counts, its verdict, and its JSON file."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from batch.parity import DayParity
+from demo.processes import Kept
+from demo.summary import LeftRunning, RunFacts, offline_tests, summarize
+from demo.summary_view import show
+from models.metadata import ModelMetadata
+from musicbox.replay_summary import ReplaySummary
+from musicbox.settings import Settings
+
+GOOD_REPLAY = ReplaySummary(100, {"play": 80, "download": 5, "search": 10}, {"bad_uid": 5})
+D1, D2 = date(2017, 4, 1), date(2017, 4, 2)
+
+
+def _facts(**change: Any) -> RunFacts:
+    features = [
+        {"uid": 1, "as_of": "2017-04-01"},
+        {"uid": 2, "as_of": "2017-04-01"},
+        {"uid": 1, "as_of": "2017-04-02"},
+        {"uid": 1, "as_of": "2017-04-02"},  # republished after a restart: the same row
+    ]
+    facts: dict[str, Any] = {
+        "logs": Path("/var/demo/logs"),
+        "users": 2,
+        "days": ["2017-04-01", "2017-04-02"],
+        "replays": {"replay": GOOD_REPLAY, "replay-rest": GOOD_REPLAY},
+        "parity": [DayParity(D1, matched=2), DayParity(D2, matched=1)],
+        "features": features,
+        "scores": [
+            {"uid": 1, "as_of": "2017-04-01", "model_version": "v1"},
+            {"uid": 2, "as_of": "2017-04-01", "model_version": "v1"},
+            {"uid": 1, "as_of": "2017-04-02", "model_version": "v2"},
+        ],
+        "recommendations": [{"source": "als"}, {"source": "als"}, {"source": "popularity-fallback"}],
+        "quality": [
+            {"model_version": "v1", "as_of": "2017-04-01", "roc_auc": 0.80},
+            {"model_version": "v1", "as_of": "2017-04-02", "roc_auc": 0.70},
+            {"model_version": "v1", "as_of": "2017-04-03", "roc_auc": None},  # one class only
+        ],
+        "dead_letters": [{"reason": "bad_uid"}] * 5 + [{"reason": "late"}],
+        "first_models": {"churn": "v1", "als": "a1"},
+        "served_models": {"churn": "v2", "als": "a2"},
+        "offline_tests": {"v1": ("2017-04-01", 0.81), "v2": ("2017-04-02", 0.86)},
+        "report": "/var/demo/report/report.html",
+    }
+    return RunFacts(**(facts | change))
+
+
+def test_a_good_run_counts_what_it_produced_and_has_no_problem() -> None:
+    s = summarize(_facts(), LeftRunning())
+    assert s.ok and s.problems == []
+    assert (s.feature_rows, s.feature_keys, s.feature_days) == (4, 3, 2)
+    assert (s.scores, s.scores_by_version) == (3, {"v1": 2, "v2": 1})
+    assert s.recommendations_by_source == {"als": 2, "popularity-fallback": 1}
+    assert s.dead_letters_by_reason == {"bad_uid": 5, "late": 1}
+    assert (s.parity.days, s.parity.matched, s.parity.ok) == (2, 3, True)
+    assert s.hot_reloaded  # v1 -> v2 served, and scores carry both
+    assert s.live_roc_auc == pytest.approx({"mean": 0.75, "min": 0.70, "max": 0.80, "pairs": 2})
+    assert s.same_day == [
+        {
+            "model_version": "v1",
+            "as_of": "2017-04-01",
+            "live": 0.80,
+            "offline": 0.81,
+            "gap": pytest.approx(-0.01),
+        }
+    ]
+    assert s.offline_test == {"version": "v2", "as_of": "2017-04-02", "roc_auc": 0.86}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        # a replay whose lines do not add up: one line went nowhere
+        (
+            {"replays": {"replay": GOOD_REPLAY, "replay-rest": ReplaySummary(10, {"play": 9}, {})}},
+            "replay replay-rest: lines read 10 != events 9 + dead letters 0",
+        ),
+        # one row missing on one day
+        ({"parity": [DayParity(D1, matched=2), DayParity(D2, missing=1)]}, "parity: 1 of 2 days differ"),
+        # a feature value that differs, and a row streamed twice into the log
+        ({"parity": [DayParity(D1, differing=1, duplicate=1)]}, "parity: 1 of 1 days differ (differing 1"),
+        # nothing checked is no proof of parity
+        ({"parity": []}, "parity: the feature log has no closed day"),
+    ],
+)
+def test_a_broken_invariant_is_a_problem(change: dict[str, Any], problem: str) -> None:
+    s = summarize(_facts(**change), LeftRunning())
+    assert not s.ok
+    assert len(s.problems) == 1 and s.problems[0].startswith(problem)
+
+
+def test_no_hot_reload_when_one_model_served_everything() -> None:
+    one = [{"uid": 1, "as_of": "2017-04-01", "model_version": "v1"}]
+    s = summarize(_facts(scores=one, served_models={"churn": "v1", "als": "a1"}), LeftRunning())
+    assert not s.hot_reloaded
+
+
+def test_the_json_file_holds_the_numbers_a_test_reads(tmp_path: Path) -> None:
+    left = LeftRunning([Kept("worker", 4242, ["worker"])], stack=False)
+    summarize(_facts(), left).write(tmp_path / "summary.json")
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["ok"] is True
+    assert data["replays"]["replay"]["reconciles"] is True and data["replays"]["replay"]["lines"] == 100
+    assert data["parity"]["matched"] == 3 and data["parity"]["days_differing"] == []
+    assert data["left_running"]["processes"] == [{"name": "worker", "pid": 4242, "args": ["worker"]}]
+
+
+def test_the_printed_summary_says_what_runs_still_and_how_to_stop_it(tmp_path: Path) -> None:
+    left = LeftRunning([Kept("stream", 101, ["stream"]), Kept("worker", 102, ["worker"])], stack=True)
+    console = Console(record=True, width=200)
+    show(console, summarize(_facts(), left), Settings(), tmp_path)
+    text = console.export_text()
+    assert "zero differences" in text and "hot-reloaded" in text
+    assert "kill 101 102" in text and "musicbox down" in text
+
+
+def test_offline_tests_come_from_each_models_metadata() -> None:
+    def meta(version: str, metrics: dict[str, Any]) -> ModelMetadata:
+        return ModelMetadata("churn", version, "", [], "", metrics, None, None, {}, {}, {})
+
+    tests = offline_tests(
+        [
+            meta("v1", {"roc_auc": 0.8, "test_as_of": "2017-04-01"}),
+            meta("v2", {"roc_auc": float("nan"), "test_as_of": "2017-04-02"}),  # a float all the same
+            meta("v3", {}),  # trained without a test: no entry
+        ]
+    )
+    assert tests["v1"] == ("2017-04-01", 0.8) and set(tests) == {"v1", "v2"}
