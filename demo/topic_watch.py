@@ -11,6 +11,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from demo.errors import DemoError
 from infra.local.kafka_broker import ensure_topics, topic_summary
+from musicbox.markers import as_marker
 from musicbox.settings import Settings
 from musicbox.topics import Topics
 from streaming.scoring.kafka_setup import forget_state
@@ -61,31 +62,55 @@ def wait_recreated(
 
 
 class TopicTail:
-    """A topic's JSON records from its beginning; each `read` returns those added since the last."""
+    """A topic's JSON records from its beginning (`read_committed`, as every musicbox consumer);
+    each `read` returns those added since the last. Day-complete markers are not records: they
+    are kept apart, in `markers` (musicbox.markers)."""
 
     def __init__(self, settings: Settings, topic: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
         partitions = self.consumer.partitions_for_topic(topic) or []
         self.parts = [TopicPartition(topic, p) for p in sorted(partitions)]
         self.consumer.assign(self.parts)
         self.consumer.seek_to_beginning(*self.parts)
+        self.markers: list[dict[str, Any]] = []
 
     def read(self) -> list[dict[str, Any]]:
         end = self.consumer.end_offsets(self.parts)
         values: list[dict[str, Any]] = []
         while any(self.consumer.position(tp) < end[tp] for tp in self.parts):
             for records in self.consumer.poll(timeout_ms=1000, max_records=50_000).values():
-                values += [json.loads(r.value) for r in records]
+                for r in records:
+                    marker = as_marker(r.value)
+                    if marker is None:
+                        values.append(json.loads(r.value))
+                    else:
+                        self.markers.append(marker)
         return values
+
+    def days_complete(self) -> set[str]:
+        """The days whose marker came on every partition."""
+        seen: dict[str, set[int]] = {}
+        for m in self.markers:
+            seen.setdefault(str(m["as_of"]), set()).add(int(m["partition"]))
+        return {day for day, parts in seen.items() if len(parts) == len(self.parts)}
 
     def close(self) -> None:
         self.consumer.close()
 
 
 def consume(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    """Every record of `topic` so far: a tail read once."""
+    """Every record of `topic` so far (markers aside): a tail read once."""
+    return consume_with_markers(settings, topic)[0]
+
+
+def consume_with_markers(settings: Settings, topic: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every record of `topic` so far, and its day-complete markers."""
     tail = TopicTail(settings, topic)
     try:
-        return tail.read()
+        return tail.read(), tail.markers
     finally:
         tail.close()

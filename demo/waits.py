@@ -69,7 +69,9 @@ def wait_reload(
 def wait_worker(
     console: Console, procs: Processes, settings: Settings, last: date, started: float, timeout_s: float = 300
 ) -> None:
-    """Until the worker has scored and recommended for the last day and its outputs stop growing."""
+    """Until every partition of the scores topic carries the last day's day-complete marker, and
+    the worker has recommended for the last day and its recommendations stop growing (they have
+    no marker)."""
     topics = Topics(settings.topic_prefix)
     last_day = last.isoformat()
     # Read on from where the last look ended: re-reading both topics every time cost seconds
@@ -85,8 +87,8 @@ def wait_worker(
                 new = tail.read()
                 sizes[i] += len(new)
                 seen[i] = seen[i] or any(r.get("as_of") == last_day for r in new)
-            scored, recommended = seen
-            if scored and recommended and sizes == previous:
+            scored, recommended = last_day in tails[0].days_complete(), seen[1]
+            if scored and recommended and sizes[1] == previous[1]:
                 return
             console.print(
                 f"  {time.monotonic() - started:.0f} s: scores {sizes[0]:,} (of {last_day}: "

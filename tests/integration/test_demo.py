@@ -13,10 +13,11 @@ import urllib.request
 from collections import Counter, defaultdict
 
 from demo.summary import offline_tests
-from demo.topic_watch import consume
+from demo.topic_watch import consume, consume_with_markers
 from infra.local.processes import port_open
 from models.registry import list_versions, read_metadata
-from musicbox.settings import Settings
+from musicbox.partitioning import partition_of_key
+from musicbox.settings import REPO_ROOT, Settings
 from musicbox.topics import Topics
 from streaming.scoring.quality import live_vs_offline
 
@@ -80,6 +81,23 @@ def test_demo_end_to_end(stack: Settings) -> None:
     assert set(versions) == non_bot
     assert not bots & set(versions)
     assert all(len(copies) == 1 for by_version in versions.values() for copies in by_version.values())
+    # Every scored day ends with a day-complete marker on every partition, counting its scores;
+    # the example consumer waits for the last day by them and gets exactly that day's scores.
+    _, markers = consume_with_markers(stack, topics.churn_scores)
+    scored_on: Counter[tuple[str, int]] = Counter()
+    for key in {(s["uid"], s["as_of"]) for s in scores}:
+        scored_on[(key[1], partition_of_key(str(key[0]).encode(), stack.partitions))] += 1
+    marked = {(m["as_of"], m["partition"]): m["scored"] for m in markers}
+    assert {k: n for k, n in marked.items() if n} == dict(scored_on)
+    last_day = max(s["as_of"] for s in scores)
+    example = subprocess.run(
+        [sys.executable, "examples/wait_for_day.py", "--as-of", last_day, "--timeout-s", "60",
+         "--bootstrap", stack.kafka_bootstrap, "--topic", topics.churn_scores],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert example.returncode == 0, example.stdout + example.stderr
+    n_last = len({s["uid"] for s in scores if s["as_of"] == last_day})
+    assert example.stdout.startswith(f"{last_day}: {n_last:,} scores ({n_last:,} by the markers' count)")
     # The retrain was hot-reloaded: two versions served, and no day went unscored around it.
     served_by_day: dict[str, set[str]] = defaultdict(set)
     for s in scores:
