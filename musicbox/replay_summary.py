@@ -3,7 +3,8 @@
 A contract between the replay and whoever runs it as a process (the demo): read the numbers,
 never the printed table. Reconciliation is defined here, once: every line read is an event
 sent, a dead letter sent, or was in Kafka already (an earlier replay of the same logs had
-committed it: the replay ledger).
+committed it: the replay ledger), or was read into a transaction Kafka did not take (Kafka went
+away; the line was read again, and sent, once it was back).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ReplaySummary:
     events_by_type: dict[str, int] = field(default_factory=dict)
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     already_in_kafka: int = 0  # lines read that an earlier replay had committed: not sent again
+    aborted: int = 0  # lines read into a transaction Kafka did not take: read and sent again later
     days_already_done: list[str] = field(default_factory=list)  # days held whole: not even read
     days_completed: int = 0
     ticks: int = 0
@@ -42,7 +44,7 @@ class ReplaySummary:
 
     @property
     def reconciles(self) -> bool:
-        return self.events + self.dead_letters + self.already_in_kafka == self.lines
+        return self.events + self.dead_letters + self.already_in_kafka + self.aborted == self.lines
 
     def to_dict(self) -> dict[str, Any]:
         """The counts plus the derived totals and verdict, for readers that are not Python."""
@@ -70,6 +72,7 @@ class ReplaySummary:
                 events_by_type={str(k): int(v) for k, v in data["events_by_type"].items()},
                 dead_letters_by_reason={str(k): int(v) for k, v in data["dead_letters_by_reason"].items()},
                 already_in_kafka=int(data.get("already_in_kafka", 0)),
+                aborted=int(data.get("aborted", 0)),
                 days_already_done=[str(d) for d in data.get("days_already_done", [])],
                 days_completed=int(data.get("days_completed", 0)),
                 ticks=int(data.get("ticks", 0)),

@@ -30,11 +30,13 @@ from musicbox.rawlogs import ReadStats, group_by_day, select_logs
 from musicbox.replay_summary import ReplaySummary
 from musicbox.settings import Settings
 from producers.replay.core import ReplayCounts
+from producers.replay.errors import NotAcknowledgedError
 from producers.replay.kafka_sink import CLIENTS, kafka_replay
 from producers.replay.metrics import ReplayMetrics
 from producers.replay.pacing import Pacer
 
 console = Console(stderr=True)
+MAX_ATTEMPTS = 10  # times the replay goes on after Kafka did not take a transaction
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,24 +123,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         TimeRemainingColumn(),
     )
     started = time.monotonic()
-    with (
-        Progress(*columns, console=console, transient=False) as progress,
-        kafka_replay(
-            settings,
-            pacer,
-            checkpoint_every=args.checkpoint_every,
-            senders=args.senders or settings.replay_senders,
-            client=args.client or settings.replay_client,
-            on_wait=lambda msg: console.print(f"[yellow]{msg}"),
-        ) as replay,
-    ):
+    counts = ReplayCounts()
+    with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("replay", total=len(days), day="-", acked="0", rate="-")
-        replay.observer = _Progress(progress, task, metrics)
-        if replay.ledger.days():
-            held = len(replay.ledger.days())
-            console.print(f"the topics hold {held} days of earlier replays: what they hold is not sent again")
-        counts = replay.run(days, stats)
-    summary = counts.summary(stats.lines)
+        observer = _Progress(progress, task, metrics)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with kafka_replay(
+                    settings,
+                    pacer,
+                    observer=observer,
+                    checkpoint_every=args.checkpoint_every,
+                    senders=args.senders or settings.replay_senders,
+                    client=args.client or settings.replay_client,
+                    on_wait=lambda msg: console.print(f"[yellow]{msg}"),
+                ) as replay:
+                    replay.counts = counts  # one tally over every attempt
+                    held = len(replay.ledger.days())
+                    if held:
+                        console.print(f"the topics hold {held} days of earlier replays: not sent again")
+                    replay.run(days, stats)
+                break
+            except NotAcknowledgedError as exc:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                console.print(
+                    f"[yellow]{exc}\n[yellow]going on from the ledger once Kafka answers "
+                    f"(attempt {attempt + 1} of {MAX_ATTEMPTS})"
+                )
+                progress.reset(task)  # the days done are skipped again at once
+    summary = counts.summary()
     _print_summary(counts, stats, summary, time.monotonic() - started, pacer)
     if args.summary_json is not None:
         summary.write(args.summary_json)
@@ -152,7 +166,7 @@ def _print_summary(
     table = Table(title="replay summary (acknowledged by Kafka)", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
-    table.add_row("lines read", f"{stats.lines:,}")
+    table.add_row("lines read", f"{counts.lines:,}")
     table.add_row("events sent", f"{counts.events:,}")
     for kind, n in sorted(counts.events_by_type.items()):
         table.add_row(f"  {kind}", f"{n:,}")
@@ -163,6 +177,8 @@ def _print_summary(
         table.add_row("lines already in Kafka (an earlier run)", f"{counts.already_in_kafka:,}")
     if counts.days_already_done:
         table.add_row("days already in Kafka (not read)", f"{len(counts.days_already_done)}")
+    if counts.aborted:
+        table.add_row("lines read again after Kafka went away", f"{counts.aborted:,}")
     repairs = stats.repairs_by_field
     table.add_row("fields repaired to null", f"{sum(repairs.values()):,}")
     for name, n in sorted(repairs.items()):
@@ -177,8 +193,9 @@ def _print_summary(
     out.print(table)
     verdict = "reconciles" if summary.reconciles else "DOES NOT reconcile"
     out.print(
-        f"lines read {stats.lines:,} = events {counts.events:,} + dead letters {counts.dead_letters:,}"
+        f"lines read {counts.lines:,} = events {counts.events:,} + dead letters {counts.dead_letters:,}"
         + (f" + already in Kafka {counts.already_in_kafka:,}" if counts.already_in_kafka else "")
+        + (f" + read again after Kafka went away {counts.aborted:,}" if counts.aborted else "")
         + f": {verdict}"
     )
     done = counts.days_already_done

@@ -15,6 +15,7 @@ from producers.replay.errors import NotAcknowledgedError, ReplayError
 from producers.replay.ledger import LedgerRecord
 
 LEDGER_PARTITION = 0
+FULL_QUEUE_S = 60.0  # a send waits this long for room in librdkafka's queue, then fails
 # The settings of kafka_sink.PRODUCER_CONFIG in librdkafka's names.
 CONFIG: dict[str, Any] = {
     "acks": "all",
@@ -62,13 +63,20 @@ class ConfluentSink:
         self._producer.begin_transaction()
 
     def send(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
-        produce = self._producer.produce
-        while True:
-            try:
-                produce(topic, value, key, partition)
-                return
-            except BufferError:  # librdkafka's queue is full: let it send
+        try:
+            self._producer.produce(topic, value, key, partition)
+        except BufferError:  # librdkafka's queue is full: let it send, for a while
+            deadline = time.monotonic() + FULL_QUEUE_S
+            while True:
                 self._producer.poll(0.05)
+                try:
+                    self._producer.produce(topic, value, key, partition)
+                    return
+                except BufferError:
+                    if time.monotonic() > deadline:
+                        raise NotAcknowledgedError(
+                            f"Kafka took no more messages for {FULL_QUEUE_S:.0f} s (is it up?)"
+                        ) from None
 
     def commit(self, ledger: Sequence[LedgerRecord]) -> None:
         from confluent_kafka import KafkaException

@@ -23,6 +23,7 @@ from typing import Protocol
 from musicbox.events import Event, Tick, next_day
 from musicbox.rawlogs import LogFile, ReadStats, iter_day
 from musicbox.replay_summary import ReplaySummary
+from producers.replay.errors import NotAcknowledgedError
 from producers.replay.ledger import Entry, Ledger, LedgerRecord, Slot, day_fingerprint, encode
 from producers.replay.pacing import Pacer
 from producers.replay.routing import Router
@@ -33,6 +34,7 @@ from producers.replay.sink import Sink
 class ReplayCounts:
     """What Kafka committed in this run, and what it held already."""
 
+    lines: int = 0  # lines the replay took from the reader (a line read again counts again)
     events_by_type: Counter[str] = field(default_factory=Counter)
     dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
     ticks: int = 0
@@ -40,6 +42,7 @@ class ReplayCounts:
     bytes: int = 0
     commits: int = 0
     already_in_kafka: int = 0  # lines of days cut short that an earlier run had committed
+    aborted: int = 0  # lines read in a transaction Kafka did not take (read again later)
     days_already_done: list[str] = field(default_factory=list)  # held whole: not read again
 
     @property
@@ -50,13 +53,14 @@ class ReplayCounts:
     def dead_letters(self) -> int:
         return sum(self.dead_letters_by_reason.values())
 
-    def summary(self, lines_read: int) -> ReplaySummary:
+    def summary(self) -> ReplaySummary:
         """The run's counts as the summary contract (it says whether they reconcile)."""
         return ReplaySummary(
-            lines=lines_read,
+            lines=self.lines,
             events_by_type=dict(self.events_by_type),
             dead_letters_by_reason=dict(self.dead_letters_by_reason),
             already_in_kafka=self.already_in_kafka,
+            aborted=self.aborted,
             days_already_done=list(self.days_already_done),
             days_completed=self.days_completed,
             ticks=self.ticks,
@@ -106,14 +110,23 @@ class Replay:
         self.pacer.before_sleep = self._before_sleep
         slots = self.router.event_partitions()
         partitions, event_topics = self.router.partitions, self.router.topics.events
-        for day, logs in days:
-            iso, files = day.isoformat(), day_fingerprint(logs)
-            status = self.ledger.day(iso, files, partitions, event_topics)
-            if status.done:
-                self.counts.days_already_done.append(iso)
-                self.observer.day_done(iso, 0)
-                continue
-            self._replay_day(iso, files, logs, stats, status.sent, slots)
+        try:
+            for day, logs in days:
+                iso, files = day.isoformat(), day_fingerprint(logs)
+                status = self.ledger.day(iso, files, partitions, event_topics)
+                if status.done:
+                    self.counts.days_already_done.append(iso)
+                    self.observer.day_done(iso, 0)
+                    continue
+                self._replay_day(iso, files, logs, stats, status.sent, slots)
+        except NotAcknowledgedError:
+            # The lines of the transaction Kafka did not take were read but are nowhere: a
+            # replay run again (the command does, once Kafka answers) reads them again.
+            self.counts.aborted += self._pending
+            self._pending_events.clear()
+            self._pending_dead.clear()
+            self._pending_bytes = self._pending = 0
+            raise
         return self.counts
 
     def _replay_day(
@@ -131,22 +144,24 @@ class Replay:
         send, place, pace = self.sink.send, self.router.place, self.pacer.pace
         every = self.checkpoint_every
         events, dead = self._pending_events, self._pending_dead
+        counts = self.counts
         for item in iter_day(logs, stats):
+            counts.lines += 1
             topic, partition, key, value = place(item)
             slot = (topic, partition)
             i = index.get(slot, 0)
             index[slot] = i + 1
             if i < already.get(slot, 0):
-                self.counts.already_in_kafka += 1
+                counts.already_in_kafka += 1
                 continue
             if isinstance(item, Event):
                 pace(item.event_time_ms)
                 events[item.type] += 1
             else:
                 dead[item.reason] += 1
+            self._pending += 1  # before the send: a send that raises leaves it pending, then lost
             send(topic, partition, key, value)
             self._pending_bytes += len(value)
-            self._pending += 1
             if self._pending >= every:
                 self._commit()
         self._commit()  # the day's lines first: its ticks go out only once they are all in

@@ -51,8 +51,12 @@ def _sender_main(
             except EOFError:  # the replay process is gone: its open transaction is left to fencing
                 return
             if kind == "send":
-                for topic, partition, key, value in payload:
-                    send(topics[topic], partition, key, value)
+                try:
+                    for topic, partition, key, value in payload:
+                        send(topics[topic], partition, key, value)
+                except NotAcknowledgedError as exc:  # said at the next commit, which then fails
+                    conn.send(("error", str(exc)))
+                    return
             elif kind == "commit":
                 try:
                     sink.commit(payload)
@@ -105,7 +109,7 @@ class FanOutSink:
         chunk = self._chunks[k]
         chunk.append((self._topics[topic], partition, key, value))
         if len(chunk) >= CHUNK:
-            self._conns[k].send(("send", chunk))
+            self._hand_over(k, ("send", chunk))
             self._chunks[k] = []
 
     def commit(self, ledger: Sequence[LedgerRecord]) -> None:
@@ -113,12 +117,18 @@ class FanOutSink:
         theirs: list[list[LedgerRecord]] = [[] for _ in range(self._senders)]
         for key, value in ledger:
             theirs[int(key.rsplit(b"|", 1)[1]) % self._senders].append((key, value))
-        for k, conn in enumerate(self._conns):
+        for k in range(self._senders):
             if self._chunks[k]:
-                conn.send(("send", self._chunks[k]))
+                self._hand_over(k, ("send", self._chunks[k]))
                 self._chunks[k] = []
-            conn.send(("commit", theirs[k]))
+            self._hand_over(k, ("commit", theirs[k]))
         self._gather("commit")
+
+    def _hand_over(self, k: int, message: tuple[str, Any]) -> None:
+        try:
+            self._conns[k].send(message)
+        except (BrokenPipeError, OSError) as exc:  # the sender stopped (its Kafka failed)
+            raise NotAcknowledgedError(f"sender {k} stopped (exit {self._procs[k].exitcode})") from exc
 
     def _gather(self, what: str) -> None:
         """One answer from every sender; the first error (after all have answered) is raised."""

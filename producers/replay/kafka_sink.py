@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -101,7 +102,12 @@ class KafkaSink:
             raise ReplayError(f"could not start a Kafka transaction ({exc!r})") from exc
 
     def send(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
-        self._producer.send(topic, value=value, key=key, partition=partition)
+        from kafka.errors import KafkaError
+
+        try:
+            self._producer.send(topic, value=value, key=key, partition=partition)
+        except KafkaError as exc:  # its buffer stayed full (Kafka away for max_block_ms)
+            raise NotAcknowledgedError(f"Kafka took no more messages ({exc!r})") from exc
 
     def commit(self, ledger: Sequence[LedgerRecord]) -> None:
         from kafka.errors import KafkaError
@@ -121,6 +127,40 @@ class KafkaSink:
     def close(self) -> None:
         # An open transaction is left to the broker: the next replay's fencing aborts it.
         self._producer.close(timeout=10)
+
+
+class PatientSink:
+    """A sink whose commits say what they wait for: every `every_s` seconds that a commit has
+    not returned (Kafka away, or a broker restarting), `on_wait` hears it. The commit itself
+    waits as long as the client does (transaction and delivery timeouts)."""
+
+    def __init__(self, sink: Sink, on_wait: Callable[[str], None], every_s: float = 5.0) -> None:
+        self.sink = sink
+        self.on_wait = on_wait
+        self.every_s = every_s
+
+    def send(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        self.sink.send(topic, partition, key, value)
+
+    def commit(self, ledger: Sequence[LedgerRecord]) -> None:
+        done = threading.Event()
+        started = time.monotonic()
+
+        def nag() -> None:
+            while not done.wait(self.every_s):
+                waited = time.monotonic() - started
+                self.on_wait(f"waiting for Kafka to take a transaction ({waited:.0f} s; is it up?)")
+
+        watcher = threading.Thread(target=nag, name="replay-commit-watch", daemon=True)
+        watcher.start()
+        try:
+            self.sink.commit(ledger)
+        finally:
+            done.set()
+            watcher.join()
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 def fence(bootstrap: str, transactional_ids: Iterable[str]) -> None:
@@ -213,6 +253,8 @@ def kafka_replay(
         sink = FanOutSink(
             bootstrap, topics.replay_ledger, tids[:senders], [*topics.events, topics.dead_letters]
         )
+    if on_wait is not None:
+        sink = PatientSink(sink, on_wait)
     try:
         # An earlier replay may have sent from more processes: abort what they left open.
         fence(bootstrap, tids[senders:])

@@ -4,87 +4,32 @@ happens, the fixture stops what the test's stack started."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from infra.local.processes import port_open
-from musicbox.settings import Settings
-from tests.fixtures.ports import free_ports
+from tests.fixtures.own_stack import OwnStack, alive, own_stack_at
 from tests.fixtures.waiting import wait_until
 
 SERVICES = ("kafka", "prometheus")
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[OwnStack]:
+    with own_stack_at(tmp_path) as stack:
+        yield stack
+
+
 # A process of the test's that holds a port (argv[1]) the way a foreign service would.
 LISTENER = (
     "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); "
     "s.listen(); time.sleep(600)"
 )
-
-
-def _alive(pid: int) -> bool:
-    """Running and not a zombie (a service's parent, `musicbox up`, is gone: init reaps it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-@dataclass
-class OwnStack:
-    var_dir: Path
-    ports: dict[str, int]  # kafka, controller, prometheus
-    env: dict[str, str]
-
-    def musicbox(self, *args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = self.env if path is None else {**self.env, "PATH": path}
-        return subprocess.run(
-            [sys.executable, "-m", "musicbox", *args],
-            capture_output=True,
-            text=True,
-            timeout=400,
-            env=env,
-        )
-
-    def pids(self) -> dict[str, int]:
-        """The services' PID files: what `up` started and `down` has not stopped."""
-        run = self.var_dir / "run"
-        return {p.stem: int(p.read_text()) for p in sorted(run.glob("*.pid"))}
-
-    def open_ports(self) -> list[int]:
-        return [port for port in self.ports.values() if port_open("127.0.0.1", port)]
-
-
-@pytest.fixture
-def own_stack(tmp_path: Path) -> Iterator[OwnStack]:
-    var_dir = tmp_path / "var"
-    var_dir.mkdir()
-    (var_dir / "jars").symlink_to(Settings().jars_dir.resolve())
-    kafka, controller, prometheus = free_ports(3)
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "MUSICBOX_LOG_LEVEL": "WARNING",
-        "MUSICBOX_VAR_DIR": str(var_dir),
-        "MUSICBOX_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}",
-        "MUSICBOX_KAFKA_CONTROLLER_PORT": str(controller),
-        "MUSICBOX_PROMETHEUS_PORT": str(prometheus),
-        "MUSICBOX_KAFKA_HEAP": "256m",
-    }
-    stack = OwnStack(var_dir, {"kafka": kafka, "controller": controller, "prometheus": prometheus}, env)
-    try:
-        yield stack
-    finally:
-        stack.musicbox("down")
-        for pid in stack.pids().values():  # only if `down` failed; ours by their PID files
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
 
 
 def _output(done: subprocess.CompletedProcess[str]) -> str:
@@ -95,7 +40,7 @@ def test_up_twice_then_down_leaves_nothing_behind(own_stack: OwnStack) -> None:
     first = own_stack.musicbox("up")
     assert first.returncode == 0, _output(first)
     pids = own_stack.pids()
-    assert set(pids) == set(SERVICES) and all(_alive(pid) for pid in pids.values())
+    assert set(pids) == set(SERVICES) and all(alive(pid) for pid in pids.values())
     assert sorted(own_stack.open_ports()) == sorted(own_stack.ports.values())
 
     second = own_stack.musicbox("up")
@@ -108,7 +53,7 @@ def test_up_twice_then_down_leaves_nothing_behind(own_stack: OwnStack) -> None:
     assert down.returncode == 0, _output(down)
     assert down.stdout.count("stopped") == 2, down.stdout
     assert own_stack.pids() == {}  # no PID file left
-    assert not [pid for pid in pids.values() if _alive(pid)]  # no process left
+    assert not [pid for pid in pids.values() if alive(pid)]  # no process left
     assert own_stack.open_ports() == []  # every port free again
 
     again = own_stack.musicbox("down")

@@ -67,8 +67,8 @@ def test_every_line_becomes_one_message_and_each_day_ends_with_ticks(tmp_path: P
     _write_logs(tmp_path)
     sink = ListSink()
     counts, stats = _run(tmp_path, sink)
-    assert stats.lines == 11 == counts.events + counts.dead_letters
-    assert counts.summary(stats.lines).reconciles
+    assert stats.lines == 11 == counts.lines == counts.events + counts.dead_letters
+    assert counts.summary().reconciles
     assert counts.events_by_type == {"play": 7, "download": 1, "search": 1}
     assert counts.dead_letters_by_reason == {"field_count": 1, "bad_uid": 1}
     # 3 event topics x 2 partitions, after each of the 2 days.
@@ -150,6 +150,9 @@ def test_nothing_uncommitted_is_counted(tmp_path: Path) -> None:
         replay.run(group_by_day(select_logs(tmp_path, stats=stats)), stats)
     # The first transaction (2 items) committed; the second would pass 3 messages: aborted.
     assert replay.counts.events + replay.counts.dead_letters == 2 == len(sink.records)
+    # Every line read is accounted for: committed, or read into the transaction that failed.
+    assert replay.counts.aborted == 2
+    assert replay.counts.summary().reconciles
 
 
 def _by_partition(records: list) -> dict:
@@ -174,8 +177,8 @@ def test_a_replay_killed_anywhere_then_run_again_holds_every_line_once(tmp_path:
         with pytest.raises(NotAcknowledgedError):
             _run(tmp_path, first, every=every)
         second = ListSink()
-        counts, stats = _run(tmp_path, second, Ledger.from_records(first.ledger), every=every)
-        assert counts.summary(stats.lines).reconciles, stop
+        counts, _ = _run(tmp_path, second, Ledger.from_records(first.ledger), every=every)
+        assert counts.summary().reconciles, stop
         combined = first.records + second.records
         assert _by_partition(combined) == _by_partition(clean), f"failed at message {stop}"
         # Ticks may be sent again (a day whose ticks did not commit): a tick is idempotent.
