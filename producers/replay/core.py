@@ -38,7 +38,7 @@ class ReplayCounts:
     events_by_type: Counter[str] = field(default_factory=Counter)
     dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
     ticks: int = 0
-    days_completed: int = 0
+    days_done: list[str] = field(default_factory=list)  # replayed and ticked by this run
     bytes: int = 0
     commits: int = 0
     already_in_kafka: int = 0  # lines of days cut short that an earlier run had committed
@@ -48,6 +48,10 @@ class ReplayCounts:
     @property
     def events(self) -> int:
         return sum(self.events_by_type.values())
+
+    @property
+    def days_completed(self) -> int:
+        return len(self.days_done)
 
     @property
     def dead_letters(self) -> int:
@@ -62,7 +66,7 @@ class ReplayCounts:
             already_in_kafka=self.already_in_kafka,
             aborted=self.aborted,
             days_already_done=list(self.days_already_done),
-            days_completed=self.days_completed,
+            days_completed=len(self.days_done),
             ticks=self.ticks,
             commits=self.commits,
         )
@@ -115,7 +119,8 @@ class Replay:
                 iso, files = day.isoformat(), day_fingerprint(logs)
                 status = self.ledger.day(iso, files, partitions, event_topics)
                 if status.done:
-                    self.counts.days_already_done.append(iso)
+                    if iso not in self.counts.days_done:  # not one an earlier attempt of this run did
+                        self.counts.days_already_done.append(iso)
                     self.observer.day_done(iso, 0)
                     continue
                 self._replay_day(iso, files, logs, stats, status.sent, slots)
@@ -172,7 +177,7 @@ class Replay:
         self._commit(done=True)
         self._ledger_state = None
         self.counts.ticks += len(slots)
-        self.counts.days_completed += 1
+        self.counts.days_done.append(iso)
         self.observer.day_done(iso, len(slots))
 
     def _ledger_records(self, done: bool) -> list[LedgerRecord]:
