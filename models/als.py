@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.topk import topk
 from threadpoolctl import threadpool_limits
 
 from models.errors import ModelInputError, UnknownUserError
@@ -81,7 +82,8 @@ class AlsModel:
         self.als, self.params = als, params
         self.user_ids, self.item_ids, self.user_ratings = user_ids, item_ids, user_ratings.tocsr()
         self._user_index = {int(u): i for i, u in enumerate(user_ids)}
-        self._item_index = {int(s): i for i, s in enumerate(item_ids)}
+        self._item_order = np.argsort(item_ids, kind="stable")
+        self._sorted_item_ids = np.asarray(item_ids, dtype=np.int64)[self._item_order]
 
     def knows(self, uid: int) -> bool:
         return int(uid) in self._user_index
@@ -133,20 +135,36 @@ class AlsModel:
             out[int(uid)] = [s for s, _ in self._results(ids[k], scores[k], done)[:n]]
         return out
 
-    def _ratings_rows(self, users: Sequence[Mapping[int, float]]) -> sp.csr_matrix:
-        """One CSR row per user of its positive ratings of songs the model knows (others dropped)."""
-        indptr, cols, vals = [0], [], []
-        for ratings in users:
-            for song, rating in ratings.items():
-                col = self._item_index.get(int(song))
-                if col is not None and rating > 0:
-                    cols.append(col)
-                    vals.append(rating)
-            indptr.append(len(cols))
-        data = (np.array(vals, dtype=np.float32), np.array(cols, dtype=np.int32), np.array(indptr))
-        rows = sp.csr_matrix(data, shape=(len(users), len(self.item_ids)))
+    def rated_rows(self, indptr: np.ndarray, song_ids: np.ndarray, ratings: np.ndarray) -> sp.csr_matrix:
+        """Users x items CSR from CSR-shaped ratings by song id (user i rated
+        song_ids[indptr[i]:indptr[i+1]]): positive ratings of songs the model knows, others dropped."""
+        song_ids = np.asarray(song_ids, dtype=np.int64)
+        pos = np.searchsorted(self._sorted_item_ids, song_ids)
+        clipped = np.minimum(pos, len(self._sorted_item_ids) - 1)
+        known = (pos < len(self._sorted_item_ids)) & (self._sorted_item_ids[clipped] == song_ids)
+        known &= np.asarray(ratings) > 0
+        users = len(indptr) - 1
+        owner = np.repeat(np.arange(users), np.diff(indptr))
+        counts = np.bincount(owner[known], minlength=users)
+        rows = sp.csr_matrix(
+            (
+                np.asarray(ratings, dtype=np.float32)[known],
+                self._item_order[clipped[known]].astype(np.int32),
+                np.concatenate([[0], np.cumsum(counts)]),
+            ),
+            shape=(users, len(self.item_ids)),
+        )
         rows.sort_indices()
         return rows
+
+    def _ratings_rows(self, users: Sequence[Mapping[int, float]]) -> sp.csr_matrix:
+        """One CSR row per user of its positive ratings of songs the model knows (others dropped)."""
+        indptr = np.concatenate([[0], np.cumsum([len(r) for r in users])]).astype(np.int64)
+        songs = np.fromiter((int(s) for r in users for s in r), dtype=np.int64, count=int(indptr[-1]))
+        values = np.fromiter(
+            (float(v) for r in users for v in r.values()), dtype=np.float64, count=len(songs)
+        )
+        return self.rated_rows(indptr, songs, values)
 
     def recommend_from_ratings(
         self, ratings: Mapping[int, float], n: int = 10, exclude_seen: bool = True
@@ -161,23 +179,42 @@ class AlsModel:
         """`recommend_from_ratings` for many users in one implicit call (their factors recomputed
         together, then one top-k over the item factors): the same lists, ~40x faster than a call a
         user. In order; an empty list for a user none of whose songs the model knows."""
-        rows = self._ratings_rows(users)
-        counts = np.diff(rows.indptr)
-        rated = np.flatnonzero(counts)
-        out: list[list[Recommendation]] = [[] for _ in users]
+        return self.recommend_rows(self._ratings_rows(users), n, exclude_seen)
+
+    def recommend_rows(
+        self, rows: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
+    ) -> list[list[Recommendation]]:
+        """`recommend_from_ratings_many` for users given as rows of `rated_rows`."""
+        return self.top_items(self.fold_in(rows), rows, n, exclude_seen)
+
+    def fold_in(self, rows: sp.csr_matrix) -> np.ndarray:
+        """The factors of users described by `rated_rows` (implicit's `recalculate_user`: one least
+        squares solve per user against the item factors); zeros for a user with no known song."""
+        with threadpool_limits(1, "blas"):
+            return np.asarray(
+                self.als.recalculate_user(np.arange(rows.shape[0]), confidence(rows, self.params.alpha))
+            )
+
+    def top_items(
+        self, factors: np.ndarray, rows: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
+    ) -> list[list[Recommendation]]:
+        """The n best items of each user by factors @ item factors (implicit's top-k), its rated
+        items left out; an empty list for a user with no known song (nothing to go by)."""
+        rated = np.flatnonzero(np.diff(rows.indptr))
+        out: list[list[Recommendation]] = [[] for _ in range(rows.shape[0])]
         if len(rated) == 0:
             return out
         rows = rows[rated]
         with threadpool_limits(1, "blas"):
-            ids, scores = self.als.recommend(
-                np.arange(len(rated)),
-                confidence(rows, self.params.alpha),
-                N=min(n, len(self.item_ids)),
-                filter_already_liked_items=exclude_seen,
-                recalculate_user=True,
+            ids, scores = topk(
+                self.als.item_factors,
+                factors[rated],
+                min(n, len(self.item_ids)),
+                filter_query_items=rows if exclude_seen else None,
+                num_threads=1,
             )
-        for k, position in enumerate(rated):
-            seen = set(rows.indices[rows.indptr[k] : rows.indptr[k + 1]]) if exclude_seen else set()
+        for k, position in enumerate(rated.tolist()):
+            seen = set(rows.indices[rows.indptr[k] : rows.indptr[k + 1]].tolist()) if exclude_seen else set()
             out[position] = self._results(ids[k], scores[k], seen, n)
         return out
 
