@@ -29,7 +29,7 @@ from musicbox.topics import Topics
 from streaming.scoring.event_columns import DOWNLOAD, PLAY, DecodedEvents, decode_events
 from streaming.scoring.listening import fold
 from streaming.scoring.listening_state import ListeningState, marks_of
-from streaming.scoring.messages import Incoming, dead_letter, encode, key_of
+from streaming.scoring.messages import Incoming, dead_letter
 from streaming.scoring.metrics import WorkerMetrics
 from streaming.scoring.recommender import CloseTimes, Recommender
 from streaming.scoring.reload import Served
@@ -155,13 +155,10 @@ class EventFlow:
                 t1 = clock()
                 recs = self.recommender.recommend(served, day, ratings, times)
                 t2 = clock()
-                records = [(key_of(r.value["uid"]), encode(r.value)) for r in recs]
-                t3 = clock()
-                await self.sink.publish(self.topics.recommendations, records)
+                await self.sink.publish(self.topics.recommendations, recs.records)
                 times.select_s += t1 - t0
-                times.messages_s += t3 - t2
-                times.publish_s += clock() - t3
-                counts.recommendations.update(r.source for r in recs)
+                times.publish_s += clock() - t2
+                counts.recommendations.update(recs.sources)
                 await asyncio.sleep(0)  # let the churn side score between chunks of a large close
         times.users += len(users)
         self.state.refreshed(partition, day)

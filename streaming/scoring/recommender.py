@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from models.registry import LoadedAls
 from streaming.scoring.listening import UserRatings
-from streaming.scoring.messages import recommendation_value
+from streaming.scoring.messages import encode, key_of, recommendation_value
 from streaming.scoring.reload import Served
 
 ALS = "als"
@@ -44,9 +43,11 @@ class CloseTimes:
 
 
 @dataclass(frozen=True)
-class Recommendation:
-    value: dict[str, Any]  # the `musicbox.recommendations` value
-    source: str
+class Recommendations:
+    """A close's messages for `musicbox.recommendations`, keyed by uid, and their sources."""
+
+    records: list[tuple[bytes, bytes]]
+    sources: list[str]
 
 
 class Recommender:
@@ -68,31 +69,28 @@ class Recommender:
 
     def recommend(
         self, served: Served[LoadedAls], as_of: str, ratings: UserRatings, times: CloseTimes | None = None
-    ) -> list[Recommendation]:
+    ) -> Recommendations:
         """One recommendation per user of `ratings`, in order; the users fold in together (one
-        least-squares call for all of them, then one top-k call)."""
+        least-squares call for all of them, then one top-k call a group, see AlsModel.top_items)."""
         times = times if times is not None else CloseTimes()
         model, clock = served.model.als, self._perf_s
         started = clock()
         rows = model.rated_rows(ratings.indptr, ratings.song, ratings.rating)
         factors = model.fold_in(rows)
         folded = clock()
-        lists = model.top_items(factors, rows, n=self.top_n)
+        top = model.top_items(factors, rows, n=self.top_n)
         ranked = clock()
         times.fold_in_s += folded - started
         times.top_n_s += ranked - folded
-        popularity = served.model.popularity
         now_ms = self._clock_ms()
-        out = []
-        for i, (uid, items) in enumerate(zip(ratings.users.tolist(), lists, strict=True)):
+        records, sources = [], []
+        for i, (uid, items) in enumerate(zip(ratings.users.tolist(), top.lists(), strict=True)):
             source = ALS
             if not items:
-                items = popularity.recommend(self.top_n, exclude=set(ratings.of(i)))
+                items = served.model.popularity.recommend(self.top_n, exclude=set(ratings.of(i)))
                 source = FALLBACK
-            out.append(
-                Recommendation(
-                    recommendation_value(uid, as_of, items, served.version, source, now_ms), source
-                )
-            )
+            value = recommendation_value(uid, as_of, items, served.version, source, now_ms)
+            records.append((key_of(uid), encode(value)))
+            sources.append(source)
         times.messages_s += clock() - ranked
-        return out
+        return Recommendations(records, sources)
