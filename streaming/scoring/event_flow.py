@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from models.registry import LoadedAls
 from musicbox.events import day_start_ms
 from musicbox.topics import Topics
@@ -31,12 +33,12 @@ from streaming.scoring.listening import fold
 from streaming.scoring.listening_state import ListeningState, marks_of
 from streaming.scoring.messages import Incoming, dead_letter
 from streaming.scoring.metrics import WorkerMetrics
-from streaming.scoring.recommender import CloseTimes, Recommender
+from streaming.scoring.recommender import CloseTimes, Recommendations, Recommender
 from streaming.scoring.reload import Served
 from streaming.scoring.sink import Sink
 from streaming.scoring.ticks import TickLedger
 
-CLOSE_CHUNK_USERS = 2_000  # users per published chunk of a day close; the event loop breathes between
+CLOSE_CHUNK_USERS = 2_000  # users per chunk of a day close (ranked on a thread, then published)
 
 
 @dataclass
@@ -141,7 +143,9 @@ class EventFlow:
     async def _close_day(
         self, partition: int, day: str, served: Served[LoadedAls] | None, counts: EventCounts
     ) -> int:
-        """Recommendations as of `day` for the users of `partition` with pending activity up to it."""
+        """Recommendations as of `day` for the users of `partition` with pending activity up to it,
+        in chunks: a chunk's ratings, fold-in and ranking run on a thread (numpy and implicit
+        release the GIL) while the event loop publishes the chunk before."""
         times, clock = counts.close, self.perf_s
         started = clock()
         users = self.state.due(partition, day)
@@ -149,20 +153,35 @@ class EventFlow:
         if served is None:
             counts.without_model += len(users)
         else:
-            for start in range(0, len(users), CLOSE_CHUNK_USERS):
-                t0 = clock()
-                ratings = self.state.ratings(partition, users[start : start + CLOSE_CHUNK_USERS], day)
-                t1 = clock()
-                recs = self.recommender.recommend(served, day, ratings, times)
-                t2 = clock()
-                await self.sink.publish(self.topics.recommendations, recs.records)
-                times.select_s += t1 - t0
-                times.publish_s += clock() - t2
-                counts.recommendations.update(recs.sources)
-                await asyncio.sleep(0)  # let the churn side score between chunks of a large close
+            chunks = [users[s : s + CLOSE_CHUNK_USERS] for s in range(0, len(users), CLOSE_CHUNK_USERS)]
+            ahead = self._recommend_ahead(partition, day, served, chunks[0], times) if chunks else None
+            try:
+                for n in range(len(chunks)):
+                    assert ahead is not None
+                    recs, ahead = await ahead, None
+                    if n + 1 < len(chunks):
+                        ahead = self._recommend_ahead(partition, day, served, chunks[n + 1], times)
+                    sent = clock()
+                    await self.sink.publish(self.topics.recommendations, recs.records)
+                    times.publish_s += clock() - sent
+                    counts.recommendations.update(recs.sources)
+            finally:
+                if ahead is not None:  # a publish failed: let the thread finish before the retry
+                    await asyncio.wait([ahead])
         times.users += len(users)
         self.state.refreshed(partition, day)
         return len(users)
+
+    def _recommend_ahead(
+        self, partition: int, day: str, served: Served[LoadedAls], users: np.ndarray, times: CloseTimes
+    ) -> asyncio.Future[Recommendations]:
+        def work() -> Recommendations:
+            started = self.perf_s()
+            ratings = self.state.ratings(partition, users, day)
+            times.select_s += self.perf_s() - started
+            return self.recommender.recommend(served, day, ratings, times)
+
+        return asyncio.ensure_future(asyncio.to_thread(work))
 
     def _account(self, counts: EventCounts) -> None:
         """Add a handled batch's counts to the totals and the metrics (only once it succeeded)."""
