@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -119,8 +120,10 @@ class BatchReader:
         handle: Callable[[list[Incoming], Any], Awaitable[None]],
         batch_rows: int,
         batch_wait_s: float,
+        restore: Callable[[str, Collection[int]], Awaitable[list[ChangelogRecord]]] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.restore = restore or partial(read_changelog, bootstrap)
         self.topics = tuple(topics)
         self.group_id = group_id
         self.state = state
@@ -223,7 +226,7 @@ class BatchReader:
         lost, gained = self.owned - now, now - self.owned
         dropped = self.state.drop(lost) if lost else 0
         if gained:
-            self.state.load(await read_changelog(self.bootstrap, self.state.topic, gained))
+            self.state.load(await self.restore(self.state.topic, gained))
         self.owned = now
         for key in [k for k in self.position if k[1] in lost]:
             del self.position[key]

@@ -71,8 +71,10 @@ class EventFlow:
         topics: Topics,
         metrics: WorkerMetrics | None = None,
         perf_s: Callable[[], float] = time.perf_counter,
+        chunk_users: int = CLOSE_CHUNK_USERS,
     ) -> None:
         self.state = state
+        self.chunk_users = chunk_users
         self.ledger = ledger
         self.recommender = recommender
         self.sink = sink
@@ -153,7 +155,8 @@ class EventFlow:
         if served is None:
             counts.without_model += len(users)
         else:
-            chunks = [users[s : s + CLOSE_CHUNK_USERS] for s in range(0, len(users), CLOSE_CHUNK_USERS)]
+            size = self.chunk_users
+            chunks = [users[s : s + size] for s in range(0, len(users), size)]
             ahead = self._recommend_ahead(partition, day, served, chunks[0], times) if chunks else None
             try:
                 for n in range(len(chunks)):

@@ -277,3 +277,44 @@ def test_a_batch_that_recovers_is_not_fatal() -> None:
 
     asyncio.run(handle_with_retry(flaky, exits.append, delays_s=(0.0,)))
     assert exits == []
+
+
+def test_a_close_whose_publish_fails_is_repeated_whole_on_the_retry(models) -> None:
+    # Five users closed in chunks of two; the second chunk's publish fails once. The retry of the
+    # batch (the same prepared batch, as handle_with_retry does) sends every user's list: nothing
+    # is lost, a chunk may go twice, and the ratings do not double.
+    _, als = models
+
+    class FailsOnce(ListSink):
+        publishes = 0
+
+        async def publish(self, topic, records) -> None:
+            if topic == T.recommendations:
+                self.publishes += 1
+                if self.publishes == 2:
+                    raise ConnectionError("broker gone")
+            await super().publish(topic, records)
+
+    sink = FailsOnce()
+    state = ListeningState("t-listening-changelog", sink, 30)
+    flow = EventFlow(
+        state,
+        TickLedger([T.plays, T.downloads], state.ticks),
+        Recommender(lambda: als, top_n=5, clock_ms=lambda: 42),
+        sink,
+        T,
+        chunk_users=2,
+    )
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))]))
+    batch = [Incoming(T.plays, 0, uid, play(uid, "2017-04-02", 1001)) for uid in range(1, 6)]
+    batch.append(Incoming(T.plays, 0, 9, tick("2017-04-03")))
+    prepared = flow.prepare(batch)
+    recorded = len(sink.placed["t-listening-changelog"])
+    with pytest.raises(ConnectionError):
+        asyncio.run(flow.handle(batch, prepared))
+    assert len(sink.placed["t-listening-changelog"]) == recorded  # nothing of the batch is recorded
+    asyncio.run(flow.handle(batch, prepared))
+    sent = [uid for uid, _ in _as_of(sink)]
+    assert sorted(set(sent)) == [1, 2, 3, 4, 5] and len(sent) == 7  # users 1 and 2 twice
+    assert state.ratings(0, np.array([3]), "2017-04-02").of(0) == pytest.approx({1001: 0.4})
+    assert len(state.due(0, "2017-04-02")) == 0 and flow.counts.recommendations["als"] == 5
