@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     worker_ratings_window_d: int = Field(
         30, description="days of plays and downloads behind a user's recommendation ratings"
     )
+    worker_candidate_songs: int = Field(
+        0,
+        description="rank only this many songs, the most popular of the ALS model's training window "
+        "(0: every song the model knows, exact; the cost of a close grows with it, BENCHMARKS.md)",
+    )
 
     @property
     def jars_dir(self) -> Path:

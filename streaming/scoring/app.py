@@ -176,7 +176,12 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout) -> WorkerA
     events = EventFlow(
         listening,
         TickLedger([topics.plays, topics.downloads], listening.ticks),
-        Recommender(lambda: deps.als.served, settings.worker_top_n, deps.clock_ms),
+        Recommender(
+            lambda: deps.als.served,
+            settings.worker_top_n,
+            deps.clock_ms,
+            candidate_songs=settings.worker_candidate_songs,
+        ),
         deps.sink,
         topics,
         deps.metrics,

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,7 @@ from models.registry import LoadedAls
 from musicbox.events import day_start_ms
 from musicbox.topics import Topics
 from streaming.scoring.event_columns import DOWNLOAD, PLAY, DecodedEvents, decode_events
-from streaming.scoring.listening import fold
+from streaming.scoring.listening import Rows, fold, user_ratings
 from streaming.scoring.listening_state import ListeningState, marks_of
 from streaming.scoring.messages import Incoming, dead_letter
 from streaming.scoring.metrics import WorkerMetrics
@@ -39,6 +40,7 @@ from streaming.scoring.sink import Sink
 from streaming.scoring.ticks import TickLedger
 
 CLOSE_CHUNK_USERS = 2_000  # users per chunk of a day close (ranked on a thread, then published)
+RANKING_THREADS = 2  # chunks ranked at once: the event loop itself only publishes
 
 
 @dataclass
@@ -84,6 +86,7 @@ class EventFlow:
         self.expected = {topics.plays: PLAY, topics.downloads: DOWNLOAD}
         self.counts = EventCounts()
         self.latest_closed: str | None = None
+        self._ranking: ThreadPoolExecutor | None = None
 
     def prepare(self, batch: Sequence[Incoming]) -> DecodedEvents:
         """Decode a batch (on the event loop, while the batch before waits for Kafka)."""
@@ -146,45 +149,51 @@ class EventFlow:
         self, partition: int, day: str, served: Served[LoadedAls] | None, counts: EventCounts
     ) -> int:
         """Recommendations as of `day` for the users of `partition` with pending activity up to it,
-        in chunks: a chunk's ratings, fold-in and ranking run on a thread (numpy and implicit
-        release the GIL) while the event loop publishes the chunk before."""
+        in chunks ranked on `RANKING_THREADS` threads (numpy and implicit release the GIL) while
+        the event loop publishes, in order, the chunks already ranked."""
         times, clock = counts.close, self.perf_s
         started = clock()
         users = self.state.due(partition, day)
+        window = self.state.window(partition, day)  # the days' rows, read-only from here on
         times.select_s += clock() - started
         if served is None:
             counts.without_model += len(users)
         else:
             size = self.chunk_users
             chunks = [users[s : s + size] for s in range(0, len(users), size)]
-            ahead = self._recommend_ahead(partition, day, served, chunks[0], times) if chunks else None
+            ahead: deque[asyncio.Future[tuple[Recommendations, CloseTimes]]] = deque()
             try:
                 for n in range(len(chunks)):
-                    assert ahead is not None
-                    recs, ahead = await ahead, None
-                    if n + 1 < len(chunks):
-                        ahead = self._recommend_ahead(partition, day, served, chunks[n + 1], times)
+                    while len(ahead) < RANKING_THREADS and n + len(ahead) < len(chunks):
+                        ahead.append(self._rank(chunks[n + len(ahead)], window, day, served))
+                    recs, spent = await ahead.popleft()
+                    times.add(spent)
                     sent = clock()
                     await self.sink.publish(self.topics.recommendations, recs.records)
                     times.publish_s += clock() - sent
                     counts.recommendations.update(recs.sources)
             finally:
-                if ahead is not None:  # a publish failed: let the thread finish before the retry
-                    await asyncio.wait([ahead])
+                if ahead:  # a publish failed: let the threads finish before the retry
+                    await asyncio.wait(ahead)
         times.users += len(users)
         self.state.refreshed(partition, day)
         return len(users)
 
-    def _recommend_ahead(
-        self, partition: int, day: str, served: Served[LoadedAls], users: np.ndarray, times: CloseTimes
-    ) -> asyncio.Future[Recommendations]:
-        def work() -> Recommendations:
-            started = self.perf_s()
-            ratings = self.state.ratings(partition, users, day)
-            times.select_s += self.perf_s() - started
-            return self.recommender.recommend(served, day, ratings, times)
+    def _rank(
+        self, users: np.ndarray, window: list[Rows], day: str, served: Served[LoadedAls]
+    ) -> asyncio.Future[tuple[Recommendations, CloseTimes]]:
+        """A chunk's ratings, fold-in, ranking and messages, on a ranking thread."""
+        if self._ranking is None:
+            self._ranking = ThreadPoolExecutor(RANKING_THREADS, thread_name_prefix="recs-ranking")
 
-        return asyncio.ensure_future(asyncio.to_thread(work))
+        def work() -> tuple[Recommendations, CloseTimes]:
+            spent = CloseTimes()
+            started = self.perf_s()
+            ratings = user_ratings(users, window)
+            spent.select_s = self.perf_s() - started
+            return self.recommender.recommend(served, day, ratings, spent), spent
+
+        return asyncio.get_running_loop().run_in_executor(self._ranking, work)
 
     def _account(self, counts: EventCounts) -> None:
         """Add a handled batch's counts to the totals and the metrics (only once it succeeded)."""

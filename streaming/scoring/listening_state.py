@@ -169,12 +169,16 @@ class ListeningState:
         parts = [u for d, uids in state.pending.items() if d <= day for u in uids]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
-    def ratings(self, partition: int, users: np.ndarray, as_of: str) -> UserRatings:
-        """The ratings of `users` over the window ending on `as_of` (days after it are not counted)."""
+    def window(self, partition: int, as_of: str) -> list[Rows]:
+        """The rows of the days of the window ending on `as_of` (days after it are not counted),
+        each day's parts summed: `user_ratings` reads them, on any thread."""
         state = self._of(partition)
         start = first_day(as_of, self.window_d)
-        window = [state.rows(d) for d in sorted(state.days) if start <= d <= as_of]
-        return user_ratings(users, window)
+        return [state.rows(d) for d in sorted(state.days) if start <= d <= as_of]
+
+    def ratings(self, partition: int, users: np.ndarray, as_of: str) -> UserRatings:
+        """The ratings of `users` over the window ending on `as_of`."""
+        return user_ratings(users, self.window(partition, as_of))
 
     def refreshed(self, partition: int, day: str) -> None:
         """The users due up to `day` have their recommendation: nothing is pending up to it."""

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from models.registry import LoadedAls
 from streaming.scoring.listening import UserRatings
 from streaming.scoring.messages import encode, key_of, recommendation_value
@@ -57,15 +59,28 @@ class Recommender:
         top_n: int,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         perf_s: Callable[[], float] = time.perf_counter,
+        candidate_songs: int = 0,
     ) -> None:
         self._als = als
         self.top_n = top_n
         self._clock_ms = clock_ms
         self._perf_s = perf_s
+        self.candidate_songs = candidate_songs
+        self._candidates: tuple[str, np.ndarray | None] | None = None  # (model version, item columns)
 
     def served(self) -> Served[LoadedAls] | None:
         """The model to use for a whole day close (read once, so a reload falls between closes)."""
         return self._als()
+
+    def candidates(self, served: Served[LoadedAls]) -> np.ndarray | None:
+        """The songs ranked: every song the model knows (None), or with `candidate_songs` the
+        most popular of its training window (popularity shipped with it), once per version."""
+        if not self.candidate_songs:
+            return None
+        if self._candidates is None or self._candidates[0] != served.version:
+            popular = served.model.popularity.song_ids[: self.candidate_songs]
+            self._candidates = (served.version, served.model.als.candidates(popular))
+        return self._candidates[1]
 
     def recommend(
         self, served: Served[LoadedAls], as_of: str, ratings: UserRatings, times: CloseTimes | None = None
@@ -78,7 +93,7 @@ class Recommender:
         rows = model.rated_rows(ratings.indptr, ratings.song, ratings.rating)
         factors = model.fold_in(rows)
         folded = clock()
-        top = model.top_items(factors, rows, n=self.top_n)
+        top = model.top_items(factors, rows, n=self.top_n, candidates=self.candidates(served))
         ranked = clock()
         times.fold_in_s += folded - started
         times.top_n_s += ranked - folded

@@ -318,3 +318,22 @@ def test_a_close_whose_publish_fails_is_repeated_whole_on_the_retry(models) -> N
     assert sorted(set(sent)) == [1, 2, 3, 4, 5] and len(sent) == 7  # users 1 and 2 twice
     assert state.ratings(0, np.array([3]), "2017-04-02").of(0) == pytest.approx({1001: 0.4})
     assert len(state.due(0, "2017-04-02")) == 0 and flow.counts.recommendations["als"] == 5
+
+
+def test_with_a_candidate_set_only_the_most_popular_songs_are_ranked(models) -> None:
+    # MUSICBOX_WORKER_CANDIDATE_SONGS: the lists come from the C most popular songs of the
+    # model's training window, the user's own songs still left out.
+    _, als = models
+    sink = ListSink()
+    flow = event_flow(als, sink)
+    flow.recommender.candidate_songs = 6
+    popular = set(als.model.popularity.song_ids[:6].tolist())
+    batch = [
+        Incoming(T.plays, 0, 0, play(1, "2017-04-02", 1001)),
+        Incoming(T.plays, 0, 1, tick("2017-04-03")),
+    ]
+    asyncio.run(flow.handle(batch))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))]))
+    [(_, raw)] = sink.records[T.recommendations]
+    songs = {i["song_id"] for i in json.loads(raw)["items"]}
+    assert songs and songs <= popular - {1001}
