@@ -15,8 +15,11 @@ from musicbox.settings import Settings
 from musicbox.topics import Topics
 from streaming.scoring.app import TABLES, Layout, app_id, changelog_topic, events_group, features_group
 from streaming.scoring.errors import TopicSetupError
+from streaming.scoring.sink import MAX_REQUEST_BYTES
 
-CHANGELOG_CONFIG = {"cleanup.policy": "compact"}
+# A listening record holds a whole batch of a partition (up to MUSICBOX_WORKER_BATCH_ROWS events,
+# ~50 bytes each as JSON at worst): past Kafka's 1 MB default for one message.
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_REQUEST_BYTES)}
 
 
 def _partitions(admin: Any) -> dict[str, int]:
