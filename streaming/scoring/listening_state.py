@@ -194,17 +194,21 @@ class ListeningState:
         return self._evict(partition, state, delete=True)
 
     def _evict(self, partition: int, state: PartitionListening, delete: bool) -> int:
+        """Drop the days that left the window; with `delete`, also the changelog records that
+        hold only such days (after a restore they wait for the next close: its deletes are
+        flushed with its other writes)."""
         if state.through is None:
             return 0
         start = first_day(state.through, self.window_d)
         for d in [d for d in state.days if d < start]:
             del state.days[d]
+        if not delete:
+            return 0
         newest = f"b|{partition}|{state.seq - 1}"
         old = [k for k, latest in state.records.items() if latest < start and k != newest]
         for key in old:
             del state.records[key]
-            if delete:
-                self.changelog.delete(partition, key)
+            self.changelog.delete(partition, key)
         return len(old)
 
     # Restoring (batch_reader.RestorableState).

@@ -410,3 +410,23 @@ def test_observe_reports_only_a_new_close() -> None:
     assert ledger.observe("plays", 0, "2017-04-02") is None
     assert ledger.observe("downloads", 0, "2017-04-02") == "2017-04-01"
     assert ledger.observe("downloads", 0, "2017-04-02") is None  # the same tick re-read
+
+
+def test_records_a_lost_delete_left_behind_are_deleted_at_the_next_close_after_a_restore() -> None:
+    # A close's deletes can be lost (a crash before its flush): the restored state still knows the
+    # records and deletes them at its next close.
+    sink = ListSink()
+    state = ListeningState(CHANGELOG, sink, window_d=2)
+    for n, day in enumerate(["2017-04-01", "2017-04-02", "2017-04-03"]):
+        listening(msgs(play(1, day, 10 + n), start=n), state)
+        state.closed(0, day)
+    asyncio.run(state.flush())
+    kept = [r for r in sink.placed[CHANGELOG] if r[2] is not None]  # the deletes never arrived
+    restored_sink = ListSink()
+    restored = ListeningState(CHANGELOG, restored_sink, window_d=2)
+    restored.load(kept)
+    assert sorted(restored.partitions[0].days) == ["2017-04-02", "2017-04-03"]  # rows evicted at once
+    restored.closed(0, "2017-04-03")
+    asyncio.run(restored.flush())
+    deleted = [k.decode().strip('"') for _, k, v in restored_sink.placed[CHANGELOG] if v is None]
+    assert deleted == ["b|0|0"]
