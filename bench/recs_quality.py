@@ -35,7 +35,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--logs", type=Path, required=True)
-    parser.add_argument("--candidates", default="5000,10000,20000,50000")
+    parser.add_argument("--candidates", default="500,1000,2000,5000,20000,50000")
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--alpha", type=float, default=10.0)
     parser.add_argument("--regularization", type=float, default=1.0)
@@ -91,7 +91,7 @@ def main() -> None:
             exact = [set(r) for r in recs.values()]
         kept = np.mean([len(set(r) & e) / max(len(e), 1) for r, e in zip(recs.values(), exact, strict=True)])
         print(
-            f"| {name} | {m.ndcg:.4f} | {m.precision:.4f} | {m.recall:.4f} | {m.map:.4f} | {kept:.1%} "
+            f"| {name} | {m.ndcg:.4f} | {m.precision:.4f} | {m.recall:.4f} | {m.map:.4f} | {kept:.2%} "
             f"| {len(users) / rank_s:,.0f} |"
         )
 

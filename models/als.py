@@ -237,6 +237,10 @@ class AlsModel:
         counts = np.diff(rows.indptr)
         rated = np.flatnonzero(counts)
         skip = counts[rated] if exclude_seen else np.zeros(len(rated), dtype=np.int64)
+        if candidates is not None and exclude_seen:  # only rated candidates can take a place
+            at = np.minimum(np.searchsorted(candidates, rows.indices), len(candidates) - 1)
+            owner = np.repeat(np.arange(rows.shape[0]), counts)
+            skip = np.bincount(owner[candidates[at] == rows.indices], minlength=rows.shape[0])[rated]
         group = np.ceil(np.log2(skip + 1)).astype(np.int64)  # 2**group > r
         # (user row, item column) pairs rated, as sorted keys row * items + column.
         items = len(self.item_ids)

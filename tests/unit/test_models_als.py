@@ -211,14 +211,19 @@ def test_top_items_are_the_exact_best_unrated_items_for_light_and_heavy_users() 
         shape=(len(lists), items),
     )
     rows.sort_indices()
-    got = model.top_items(user_factors, rows, n=10).lists()
-    for u, seen in enumerate(lists):
-        if len(seen) == 0:
-            assert got[u] == []  # nothing rated: no list (the fallback's case)
-            continue
-        scores = model.als.item_factors @ user_factors[u]
-        scores[seen] = -np.inf
-        best = [
-            int(model.item_ids[i]) for i in np.argsort(-scores, kind="stable")[: min(10, items - len(seen))]
-        ]
-        assert [s for s, _ in got[u]] == best, f"user {u} rated {len(seen)}"
+    candidates = model.candidates(model.item_ids[rng.choice(items, size=120, replace=False)])
+    for among in (None, candidates):  # the whole catalogue, or a candidate set
+        got = model.top_items(user_factors, rows, n=10, candidates=among).lists()
+        for u, seen in enumerate(lists):
+            if len(seen) == 0:
+                assert got[u] == []  # nothing rated: no list (the fallback's case)
+                continue
+            scores = model.als.item_factors @ user_factors[u]
+            scores[seen] = -np.inf
+            if among is not None:
+                scores[np.setdiff1d(np.arange(items), among)] = -np.inf
+            ranked = np.argsort(-scores, kind="stable")[:10]
+            best = [int(model.item_ids[i]) for i in ranked if np.isfinite(scores[i])]
+            assert [s for s, _ in got[u]] == best, (
+                f"user {u} rated {len(seen)}, candidates {among is not None}"
+            )
