@@ -78,9 +78,10 @@ class Settings(BaseSettings):
         30, description="days of plays and downloads behind a user's recommendation ratings"
     )
     worker_candidate_songs: int = Field(
-        0,
-        description="rank only this many songs, the most popular of the ALS model's training window "
-        "(0: every song the model knows, exact; the cost of a close grows with it, BENCHMARKS.md)",
+        20_000,
+        description="songs ranked for a recommendation: the most popular of the ALS model's training "
+        "window (0: every song the model knows). On the study sample 2,000 or more keep the exact "
+        "lists' quality; ranking costs one dot product per song (BENCHMARKS.md)",
     )
 
     @property
