@@ -54,6 +54,12 @@ class EventCounts:
     close: CloseTimes = field(default_factory=CloseTimes)
 
 
+@dataclass(frozen=True)
+class PreparedEvents:
+    decoded: DecodedEvents
+    decode_s: float
+
+
 def close_rounds(pending: Sequence[str], done: str | None, closed: str) -> list[str]:
     """The as-of days of a close: each pending day after the last close, in order; when only
     days closed before are pending (late activity), the closed day; none when nothing is pending."""
@@ -88,15 +94,18 @@ class EventFlow:
         self.latest_closed: str | None = None
         self._ranking: ThreadPoolExecutor | None = None
 
-    def prepare(self, batch: Sequence[Incoming]) -> DecodedEvents:
+    def prepare(self, batch: Sequence[Incoming]) -> PreparedEvents:
         """Decode a batch (on the event loop, while the batch before waits for Kafka)."""
-        return decode_events(batch, self.expected)
+        started = self.perf_s()
+        decoded = decode_events(batch, self.expected)
+        return PreparedEvents(decoded, self.perf_s() - started)
 
-    async def handle(self, batch: Sequence[Incoming], prepared: DecodedEvents | None = None) -> None:
+    async def handle(self, batch: Sequence[Incoming], prepared: PreparedEvents | None = None) -> None:
         """A batch from the play and download topics, each partition in offset order.
         Safe to repeat after a failure: events fold once (offsets), closes are driven by state."""
-        started = self.perf_s()
-        decoded = prepared if prepared is not None else self.prepare(batch)
+        prepared = prepared if prepared is not None else self.prepare(batch)
+        started = self.perf_s() - prepared.decode_s
+        decoded = prepared.decoded
         counts = EventCounts()
         events = decoded.events
         fresh = events.where(self.state.unseen(events))
