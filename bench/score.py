@@ -1,7 +1,8 @@
 """Scoring benchmark: churn rows scored per second and day-close -> score latency at ~65 K users.
 
-    .venv/bin/python -m bench.score [--users 65000] [--family hist_gradient_boosting] [--events 100000]
-                                    [--active-users 20000] [--skip-floor] [--rounds 5] [--workers 1]
+    .venv/bin/python -m bench.score [--users 65000] [--family hist_gradient_boosting] [--events 1000000]
+                                    [--active-users 20000] [--songs 2000] [--factors 32] [--skip-churn]
+                                    [--skip-floor] [--rounds 5] [--workers 1] [--worker-code DIR]
 
 1. service: the pure scoring service in this process (decode + validate + predict + encode):
    the ceiling of the worker's own code.
@@ -11,10 +12,13 @@
    bulk write), stamped computed_at_ms = the close. Reported per round and
    as the median: rows/s from the close to the last score, and the latency (scored_at_ms -
    computed_at_ms) at p50 / p99 / max. Goal: >= 50 K rows/s, p99 <= 5 s.
-3. events: one day of plays for --active-users users, then the day's ticks: events/s through
-   the recommendation side, and how fast the day close refreshes the active users.
+3. events (bench/score_events.py): a backlog of plays and downloads of --active-users users,
+   then the day's ticks: events/s into the recommendation state, and how fast the day close
+   refreshes the active users (users/s), with an ALS of --songs songs and --factors factors.
 4. floors: a plain aiokafka batch consumer, and a Faust agent that only takes batches, read the
    same topic without doing any work: what each kind of reader allows on this machine.
+--worker-code DIR runs the worker of another checkout (e.g. an export of an older commit) on the
+same bench: old and new code side by side. The partition count is MUSICBOX_PARTITIONS'.
 The bench's topics are deleted afterwards. Figures go to BENCHMARKS.md by hand.
 """
 
@@ -27,8 +31,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,15 +39,14 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
 
+from bench.score_events import bench_events
+from bench.worker_io import Producer, read_records, start_worker, wait_for_records
 from infra.local.kafka_broker import ensure_topics
-from models.als import train_als
 from models.churn import fit_churn
 from models.metadata import TrainingInfo, fingerprint
-from models.popularity import PopularityModel
-from models.registry import load_churn, promote, save_als, save_churn
-from musicbox.events import Event, Tick, encode_json
+from models.registry import load_churn, promote, save_churn
+from musicbox.events import encode_json
 from musicbox.features import AS_OF, COMPUTED_AT_MS, DEVICE, IS_BOT, LABEL, NUMERIC_FEATURES, UID
 from musicbox.settings import Settings
 from musicbox.topics import Topics
@@ -103,62 +104,9 @@ def bench_service(root: Path, values: list[bytes]) -> float:
     return len(values) / (time.perf_counter() - started)
 
 
-class FeatureProducer:
-    """Sends feature rows keyed by uid in aiokafka batches (the worker's own sink), as fast as the
-    streaming job's bulk write would. Like the job's producer it is connected before a day closes,
-    and the keys are taken once: neither is part of a round's close -> score time."""
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        from streaming.scoring.sink import KafkaSink
-
-        self.topic = topic
-        self.loop = asyncio.new_event_loop()
-        self.sink = KafkaSink(settings.kafka_bootstrap)
-        self.loop.run_until_complete(self.sink.start())
-
-    @staticmethod
-    def keys(values: list[bytes]) -> list[bytes]:
-        return [str(orjson.loads(raw)[UID]).encode() for raw in values]
-
-    def send(self, keys: list[bytes], values: list[bytes]) -> float:
-        """Seconds from the first send to the last acknowledgement."""
-        started = time.perf_counter()
-        self.loop.run_until_complete(self.sink.publish(self.topic, list(zip(keys, values, strict=True))))
-        return time.perf_counter() - started
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.sink.stop())
-        self.loop.close()
-
-
-def read_scores(settings: Settings, topic: str, want: int, timeout_s: float) -> list[dict]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
-    got: list[dict] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(got) < want and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
-                got += [json.loads(r.value) for r in records]
-    finally:
-        consumer.close()
-    return got
-
-
-def wait_for_records(settings: Settings, topic: str, want: int, timeout_s: float) -> None:
-    """Until `topic` holds `want` records, watching its end offsets only: reading the scores while
-    the worker runs would take a core from it on this 2-core machine."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        deadline = time.monotonic() + timeout_s
-        while sum(consumer.end_offsets(parts).values()) < want and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        consumer.close()
+def uid_keys(values: list[bytes]) -> list[bytes]:
+    """The message keys of feature rows: their uid, as the streaming job keys them."""
+    return [str(orjson.loads(raw)[UID]).encode() for raw in values]
 
 
 def _partitions_of(assignment: Any) -> int:
@@ -190,19 +138,6 @@ def wait_for_group(settings: Settings, group: str, members: int, timeout_s: floa
         admin.close()
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, "MUSICBOX_LOG_LEVEL": "WARNING"}
-    env.update(
-        {
-            "MUSICBOX_TOPIC_PREFIX": settings.topic_prefix,
-            "MUSICBOX_VAR_DIR": str(settings.var_dir),
-            "MUSICBOX_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-            "MUSICBOX_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
-        }
-    )
-    return env
-
-
 def bench_worker(
     settings: Settings, values: list[bytes], close_ms: int, scorable: int, rounds: int, workers: int
 ) -> None:
@@ -212,26 +147,16 @@ def bench_worker(
     topics = Topics(settings.topic_prefix)
     warm = feature_values(100, "2017-04-27", close_ms - 86_400_000, seed=9)
     warm_scored = sum(1 for raw in warm if not json.loads(raw)[IS_BOT])
-    producer = FeatureProducer(settings, topics.features)
-    producer.send(producer.keys(warm), warm)
-    keys = producer.keys(values)
+    producer = Producer(settings)
+    producer.send(topics.features, uid_keys(warm), warm)
+    keys = uid_keys(values)
     log = settings.var_dir / "worker.log"
-    procs = []
     with open(log, "w") as out:
-        for n in range(workers):
-            port = settings.worker_metrics_port + n
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "musicbox", "worker"],
-                    env={**worker_env(settings), "MUSICBOX_WORKER_METRICS_PORT": str(port)},
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+        procs = [start_worker(settings, out, settings.worker_metrics_port + n) for n in range(workers)]
     figures = []
     try:
         wait_for_records(settings, topics.churn_scores, warm_scored, 180)
-        if len(read_scores(settings, topics.churn_scores, warm_scored, 30)) < warm_scored:
+        if len(read_records(settings, topics.churn_scores, warm_scored, 30)) < warm_scored:
             raise SystemExit(f"the worker did not warm up; its log:\n{log.read_text()[-3000:]}")
         wait_for_group(settings, features_group(app_id(settings.topic_prefix)), workers, 120)
         for n in range(rounds):
@@ -244,10 +169,10 @@ def bench_worker(
                 for raw in values
             ]
             sent_s = time.time()
-            produce_s = producer.send(keys, stamped)
+            produce_s = producer.send(topics.features, keys, stamped)
             want = warm_scored + (n + 1) * scorable
             wait_for_records(settings, topics.churn_scores, want, 900)
-            scores = [s for s in read_scores(settings, topics.churn_scores, want, 60) if s[AS_OF] == day]
+            scores = [s for s in read_records(settings, topics.churn_scores, want, 60) if s[AS_OF] == day]
             if len(scores) < scorable:
                 print(f"worker: {len(scores)} of {scorable} scores of {day}; log:\n{log.read_text()[-3000:]}")
                 return
@@ -274,88 +199,6 @@ def bench_worker(
     print(
         f"worker, median of {len(figures)} rounds: {rate:,.0f} rows/s close -> last score; latency p50 "
         f"{p50:.2f} s, p99 {p99:.2f} s, max {worst:.2f} s (goal: >= 50,000 rows/s, p99 <= 5 s)"
-    )
-
-
-def train_als_model(root: Path, users: int, songs: int, seed: int = 0) -> str:
-    """ALS (the default parameters) on random listening with taste clusters, plus its fallback."""
-    rng = np.random.default_rng(seed)
-    uid = rng.integers(1, users + 1, 30 * users)
-    cluster = uid % 20
-    song = 1_001 + (cluster * (songs // 20) + rng.integers(0, songs // 20, len(uid))) % songs
-    ratings = (
-        pd.DataFrame({"uid": uid, "song_id": song, "rating": rng.uniform(0.2, 1.0, len(uid))})
-        .groupby(["uid", "song_id"], as_index=False)["rating"]
-        .sum()
-    )
-    als, _ = train_als(ratings)
-    info = TrainingInfo(("2017-03-30", "2017-04-28"), fingerprint(ratings))
-    meta = save_als(root, als, PopularityModel.fit(ratings), info)
-    promote(root, "als", meta.version)
-    return meta.version
-
-
-def bench_events(settings: Settings, events: int, users: int, songs: int) -> None:
-    """Plays of one day for `users` users, then the day's ticks: events/s and the day close."""
-    topics = Topics(settings.topic_prefix)
-    version = train_als_model(settings.models_dir, users, songs)
-    rng = np.random.default_rng(5)
-    day = "2017-04-29"
-    plays = [
-        Event(
-            "play", f"bench:{i}", int(u), day, 0, "ar", song_id=int(s), play_time_s=int(t), song_length_s=240
-        )
-        for i, (u, s, t) in enumerate(
-            zip(
-                rng.integers(1, users + 1, events),
-                rng.integers(1_001, 1_001 + songs, events),
-                rng.integers(0, 300, events),
-                strict=True,
-            )
-        )
-    ]
-    log = settings.var_dir / "worker-events.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "musicbox", "worker"],
-            env=worker_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        time.sleep(20)  # start-up and the group join (no output to wait for on this side)
-        from kafka import KafkaProducer
-
-        producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024
-        )
-        started_s = time.time()
-        for e in plays:
-            producer.send(topics.plays, key=str(e.uid).encode(), value=e.to_json())
-        for topic in (topics.plays, topics.downloads):
-            for partition in range(settings.partitions):
-                producer.send(topic, value=Tick("2017-04-30").to_json(), partition=partition)
-        producer.flush()
-        produced_s = time.time() - started_s
-        active = len({e.uid for e in plays if e.play_time_s})  # only skips: no rating, no refresh
-        recs = [r for r in read_scores(settings, topics.recommendations, active, 1800) if r["as_of"] == day]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=300)
-    if len(recs) < active:
-        print(f"events: only {len(recs)} of {active} recommendations; log tail:\n{log.read_text()[-3000:]}")
-        return
-    generated = np.array([r["generated_at_ms"] for r in recs], dtype=np.float64) / 1000
-    als_share = sum(r["source"] == "als" for r in recs) / len(recs)
-    print(f"events: ALS {version} on {users:,} users x {songs:,} songs; {events:,} plays of {active:,} users")
-    last_s = generated.max() - started_s
-    print(
-        f"events: produced in {produced_s:.1f} s; last recommendation {last_s:.1f} s after the first play "
-        f"({events / last_s:,.0f} events/s end to end)"
-    )
-    print(
-        f"day close: {len(recs):,} recommendations in {generated.max() - generated.min():.1f} s "
-        f"({len(recs) / max(generated.max() - generated.min(), 1e-3):,.0f} users/s), {als_share:.0%} from ALS"
     )
 
 
@@ -419,29 +262,40 @@ def main() -> None:
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--rounds", type=int, default=5, help="day closes scored one after the other")
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
+    parser.add_argument("--skip-churn", action="store_true", help="no churn scoring (service, worker)")
     parser.add_argument(
-        "--events", type=int, default=100_000, help="plays for the recommendation side (0: skip)"
+        "--events",
+        type=int,
+        default=1_000_000,
+        help="plays and downloads for the recommendation side (0: skip)",
     )
     parser.add_argument(
-        "--active-users", type=int, default=20_000, help="users with plays on the benched day"
+        "--active-users", type=int, default=20_000, help="users with events on the benched day"
     )
+    parser.add_argument("--songs", type=int, default=2_000, help="songs of the bench's ALS model")
+    parser.add_argument("--factors", type=int, default=32, help="factors of the bench's ALS model")
+    parser.add_argument("--worker-code", type=Path, help="run the worker of this checkout instead")
     args = parser.parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="bench-score-"))
     settings = Settings(
         topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", var_dir=var_dir, worker_metrics_port=19303
     )
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; users {args.users:,}")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; users {args.users:,}; "
+        f"{settings.partitions} partitions; worker code {args.worker_code or 'this checkout'}"
+    )
     ensure_topics(settings)
     try:
-        version = train(settings.models_dir, args.family)
-        close_ms = int(time.time() * 1000)
-        values = feature_values(args.users, "2017-04-28", close_ms)
-        scorable = sum(1 for raw in values if not json.loads(raw)[IS_BOT])
-        print(f"model: {args.family} {version}")
-        print(f"service (in process): {bench_service(settings.models_dir, values):,.0f} rows/s")
-        bench_worker(settings, values, close_ms, scorable, args.rounds, args.workers)
+        version = train(settings.models_dir, args.family)  # the worker needs a churn model to start
+        if not args.skip_churn:
+            close_ms = int(time.time() * 1000)
+            values = feature_values(args.users, "2017-04-28", close_ms)
+            scorable = sum(1 for raw in values if not json.loads(raw)[IS_BOT])
+            print(f"model: {args.family} {version}")
+            print(f"service (in process): {bench_service(settings.models_dir, values):,.0f} rows/s")
+            bench_worker(settings, values, close_ms, scorable, args.rounds, args.workers)
         if args.events:
-            bench_events(settings, args.events, args.active_users, songs=2_000)
+            bench_events(settings, args.events, args.active_users, args.songs, args.factors, args.worker_code)
         if not args.skip_floor:
             bench_aiokafka_floor(settings, Topics(settings.topic_prefix).features, args.users + 100)
             bench_faust_floor(settings, Topics(settings.topic_prefix).features, args.users + 100)

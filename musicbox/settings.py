@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     worker_ratings_window_d: int = Field(
         30, description="days of plays and downloads behind a user's recommendation ratings"
     )
+    worker_candidate_songs: int = Field(
+        20_000,
+        description="songs ranked for a recommendation: the most popular of the ALS model's training "
+        "window (0: every song the model knows). On the study sample 2,000 or more keep the exact "
+        "lists' quality; ranking costs one dot product per song (BENCHMARKS.md)",
+    )
 
     @property
     def jars_dir(self) -> Path:

@@ -1,14 +1,13 @@
-"""The worker process: the Faust app (event topics, changelog-backed tables, agents, timers) and,
-in the same event loop, the batch reader of the feature topic.
+"""The worker process: the Faust app (its timers and tasks) and, in its event loop, two batch readers.
 
-Two inputs, two readers. Plays and downloads go through Faust agents: take a batch
-(`take_events`), hand it to `EventFlow`; their state is in Faust tables. Feature rows go through
-`FeatureReader` (a plain aiokafka batch consumer: Faust's per-message path was 7x slower than the
-scoring itself) to `FeatureFlow`; its live-quality state is a `ChangelogStore` with the same
-co-partitioning and recovery as a table. Concurrency 1 per agent (faust-streaming #606: with more,
-an offset can be committed past a message still in flight). A batch is acknowledged only after
-its flow returned; a flow that fails is retried, and one that keeps failing ends the process
-without committing (Faust acknowledges a batch whose handler raised, which would skip it).
+Two inputs, two `BatchReader`s (plain aiokafka batch consumers, `read_committed`: Faust's
+per-message path was 7x slower than the scoring itself, and it reads `read_committed` only in
+its exactly-once mode). The feature topic goes to `FeatureFlow`, whose live-quality state is a
+`ChangelogStore`; plays and downloads go, together, to `EventFlow`, whose listening state is a
+`ListeningState` with its own changelog. Faust runs the process (tasks, timers, signals and
+shutdown) and talks to no broker itself: there is no Faust agent or table left. A batch is
+acknowledged only after its flow returned; a flow that fails is retried, and one that keeps
+failing ends the process without committing.
 """
 
 from __future__ import annotations
@@ -18,24 +17,25 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import faust
+from faust.app.base import BootStrategy
 
 from models.registry import LoadedAls, LoadedChurn
 from musicbox.settings import Settings
 from musicbox.topics import Topics
+from streaming.scoring.batch_reader import BatchReader, RestorableState
 from streaming.scoring.changelog import ChangelogStore
 from streaming.scoring.event_flow import EventFlow
 from streaming.scoring.feature_flow import FeatureFlow, Prepared
-from streaming.scoring.feature_reader import FeatureReader
+from streaming.scoring.listening_state import ListeningState
 from streaming.scoring.messages import Incoming
 from streaming.scoring.metrics import LagKey, WorkerMetrics, show_lags
 from streaming.scoring.quality import LiveQuality
-from streaming.scoring.ratings import UserRatings
 from streaming.scoring.recommender import Recommender
 from streaming.scoring.reload import ModelReloader
 from streaming.scoring.service import ScoringService
@@ -44,12 +44,10 @@ from streaming.scoring.ticks import TickLedger
 
 log = logging.getLogger(__name__)
 
-# State store -> the input it is co-partitioned with ("features" or "events"). The stores of the
-# events are Faust tables; "quality" is the feature reader's own `ChangelogStore`.
-TABLES = {"quality": "features", "open-days": "events", "recent-ratings": "events", "ticks": "events"}
-FAUST_TABLES = tuple(name for name, source in TABLES.items() if source == "events")
+# State store -> the input it is co-partitioned with ("features" or "events"), each with a
+# changelog topic of its input's partition count.
+TABLES = {"quality": "features", "listening": "events"}
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0)
-PRODUCER_BUFFER_MESSAGES = 100_000  # table writes Faust may hold before it slows the inputs
 EXIT_FAILED_BATCH = 70  # EX_SOFTWARE: the uncommitted batch is read again by the next run
 
 
@@ -60,8 +58,13 @@ def app_id(topic_prefix: str) -> str:
 
 
 def features_group(app: str) -> str:
-    """The consumer group of the feature reader (Faust's own group is the app id)."""
+    """The consumer group of the feature reader."""
     return f"{app}-features"
+
+
+def events_group(app: str) -> str:
+    """The consumer group of the play and download reader."""
+    return f"{app}-events"
 
 
 def changelog_topic(app: str, table: str) -> str:
@@ -77,31 +80,6 @@ class Layout:
 
     def of_table(self, table: str) -> int:
         return self.features if TABLES[table] == "features" else self.events
-
-
-class TableStore:
-    """A Faust table as a `PartitionedStore`: writes go to the changelog partition they name."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def get(self, key: str) -> Any | None:
-        return self.table.data.get(key)
-
-    def put(self, partition: int, key: str, value: Any) -> None:
-        self.table.data[key] = value
-        self.table.send_changelog(partition, key, value)
-
-    def delete(self, partition: int, key: str) -> None:
-        self.table.data.pop(key, None)
-        # Faust's tombstone: a null raw value (what Table.__delitem__ sends).
-        self.table.send_changelog(partition, key, None, value_serializer="raw")
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        return iter(list(self.table.data.items()))
-
-    def __len__(self) -> int:
-        return len(self.table.data)
 
 
 @dataclass
@@ -121,8 +99,9 @@ class WorkerApp:
     app: faust.App
     features: FeatureFlow
     events: EventFlow
-    reader: FeatureReader
-    tables: dict[str, Any]  # every state store by name (each has `.data`)
+    features_reader: BatchReader
+    events_reader: BatchReader
+    tables: dict[str, RestorableState]  # every state store by name
     deps: Dependencies
     last_input_s: float = field(default_factory=time.monotonic)
     busy: int = 0  # batches being handled
@@ -145,14 +124,8 @@ class WorkerApp:
             self.touch()
 
     def recovered(self) -> bool:
-        """True once Faust has rebuilt the tables and the reader its store from their changelogs."""
-        recovery = getattr(self.app.tables, "recovery", None)
-        return (recovery is None or recovery.completed.is_set()) and self.reader.ready
-
-
-def incoming(event: Any) -> Incoming:
-    m = event.message
-    return Incoming(m.topic, m.partition, m.offset, event.value)
+        """True once both readers have rebuilt their state from its changelog."""
+        return self.features_reader.ready and self.events_reader.ready
 
 
 async def handle_with_retry(
@@ -176,30 +149,23 @@ async def handle_with_retry(
             await asyncio.sleep(delays_s[attempt])
 
 
-def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: str | None = None) -> WorkerApp:
+def build_app(settings: Settings, deps: Dependencies, layout: Layout) -> WorkerApp:
     topics = Topics(settings.topic_prefix)
     app = faust.App(
         app_id(settings.topic_prefix),
-        broker=broker or [f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store="memory://",
         datadir=str(settings.var_dir / "worker"),
         web_enabled=False,
-        topic_allow_declare=False,  # the worker creates its topics up front (command.prepare_topics)
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(4096, 2 * settings.worker_batch_rows),
-        broker_session_timeout=10.0,  # a killed worker's partitions move on after 10 s, not 60
-        broker_heartbeat_interval=2.0,
-        producer_linger=0.005,
-        producer_max_batch_size=512 * 1024,
+        topic_allow_declare=False,
     )
-    tables: dict[str, Any] = {
-        name: app.Table(name, default=None, partitions=layout.of_table(name), key_type=str, value_type=None)
-        for name in FAUST_TABLES
-    }
-    stores = {name: TableStore(table) for name, table in tables.items()}
-    quality = ChangelogStore(changelog_topic(app.conf.id, "quality"), deps.sink)
-    tables["quality"] = quality
+    # Faust as the runtime only: no consumer, producer or tables of its own (the readers and the
+    # sink talk to Kafka).
+    app.boot_strategy = BootStrategy(app, enable_kafka=False, enable_web=False)
+    app_name = app.conf.id
+    quality = ChangelogStore(changelog_topic(app_name, "quality"), deps.sink)
+    listening = ListeningState(
+        changelog_topic(app_name, "listening"), deps.sink, settings.worker_ratings_window_d
+    )
     features = FeatureFlow(
         ScoringService(lambda: deps.churn.served, deps.clock_ms),
         LiveQuality(quality, settings.label_window_d),
@@ -208,9 +174,14 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
         deps.metrics,
     )
     events = EventFlow(
-        UserRatings(stores["open-days"], stores["recent-ratings"], settings.worker_ratings_window_d),
-        TickLedger([topics.plays, topics.downloads], stores["ticks"]),
-        Recommender(lambda: deps.als.served, settings.worker_top_n, deps.clock_ms),
+        listening,
+        TickLedger([topics.plays, topics.downloads], listening.ticks),
+        Recommender(
+            lambda: deps.als.served,
+            settings.worker_top_n,
+            deps.clock_ms,
+            candidate_songs=settings.worker_candidate_songs,
+        ),
         deps.sink,
         topics,
         deps.metrics,
@@ -221,43 +192,41 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
         await features.handle(batch, prepared)
         await quality.flush()
 
-    reader = FeatureReader(
+    features_reader = BatchReader(
         settings.kafka_bootstrap,
-        topics.features,
-        features_group(app.conf.id),
+        [topics.features],
+        features_group(app_name),
         quality,
         features.prepare,
         lambda batch, prepared: worker.handle(partial(score, batch, prepared)),
         rows,
         wait_s,
     )
-    worker = WorkerApp(app, features, events, reader, tables, deps)
+    events_reader = BatchReader(
+        settings.kafka_bootstrap,
+        [topics.plays, topics.downloads],
+        events_group(app_name),
+        listening,
+        events.prepare,
+        lambda batch, prepared: worker.handle(partial(events.handle, batch, prepared)),
+        rows,
+        wait_s,
+    )
+    tables: dict[str, RestorableState] = {"quality": quality, "listening": listening}
+    worker = WorkerApp(app, features, events, features_reader, events_reader, tables, deps)
 
     @app.task
     async def read_features() -> None:
-        await reader.run()
-
-    def events_agent(event_type: str, topic: str) -> None:
-        async def follow(stream: Any) -> None:
-            async for batch in stream.take_events(rows, within=wait_s):
-                await worker.handle(partial(events.handle, [incoming(e) for e in batch], event_type))
-
-        channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
-        app.agent(channel, name=f"follow-{event_type}s", concurrency=1)(follow)
-
-    events_agent("play", topics.plays)
-    events_agent("download", topics.downloads)
+        await features_reader.run()
 
     @app.task
-    async def roomy_producer_buffer() -> None:
-        # Faust throttles every input message while more than 100 table writes wait to be
-        # sent, warning each time; a batch writes thousands at once, by design.
-        app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
+    async def read_events() -> None:
+        await events_reader.run()
 
     @app.timer(interval=settings.worker_reload_interval_s)
     async def reload_models() -> None:
         for reloader in (deps.churn, deps.als):
-            await asyncio.to_thread(reloader.poll)  # loading must not stall the agents
+            await asyncio.to_thread(reloader.poll)  # loading must not stall the readers
 
     @app.timer(interval=5.0)
     async def report_state() -> None:
@@ -266,7 +235,7 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
 
     @app.on_before_shutdown.connect
     async def stop_outputs(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        await reader.stop()
+        await asyncio.gather(features_reader.stop(), events_reader.stop())
         stop = getattr(deps.sink, "stop", None)
         if stop is not None:
             await stop()
@@ -275,26 +244,11 @@ def build_app(settings: Settings, deps: Dependencies, layout: Layout, broker: st
 
 
 def observe_state(worker: WorkerApp, metrics: WorkerMetrics) -> None:
-    """Table sizes and, per input partition this worker reads, the messages not read yet."""
+    """State sizes and, per input partition this worker reads, the messages not read yet."""
     for name, table in worker.tables.items():
-        metrics.table_keys.labels(name).set(len(table.data))
-    reader = worker.reader
-    lags: dict[LagKey, int | None] = {(reader.topic, str(p)): None for p in reader.owned}
-    lags.update({(reader.topic, str(p)): lag for p, lag in reader.lag().items()})
-    app = worker.app
-    try:
-        assignment = app.consumer.assignment()
-    except Exception:  # not subscribed yet
-        assignment = set()
-    for tp in assignment:
-        if tp.topic.endswith("-changelog"):
-            continue
-        highwater = app.consumer.highwater(tp)
-        read = app.monitor.tp_read_offsets.get(tp)
-        # Before the first message of a run, the position is the committed offset, which
-        # Faust keeps privately: read it if it is there, else leave the gauge alone.
-        committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
-        position = read + 1 if read is not None else committed
-        lag = max(0, highwater - position) if highwater is not None and position is not None else None
-        lags[(tp.topic, str(tp.partition))] = lag
+        metrics.table_keys.labels(name).set(len(table))
+    lags: dict[LagKey, int | None] = {}
+    for reader in (worker.features_reader, worker.events_reader):
+        lags.update({(topic, str(p)): None for topic in reader.topics for p in reader.owned})
+        lags.update({(topic, str(p)): lag for (topic, p), lag in reader.lag().items()})
     worker.lag_series = show_lags(metrics.consumer_lag, lags, worker.lag_series)

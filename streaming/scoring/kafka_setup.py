@@ -1,6 +1,6 @@
-"""The worker's topics, checked and created before Faust starts (PITFALLS: create them up front).
+"""The worker's topics, checked and created before it starts (PITFALLS: create them up front).
 
-Inputs and outputs must exist (`musicbox up` creates them). Faust's changelog topics are
+Inputs and outputs must exist (`musicbox up` creates them). The state's changelog topics are
 created here, compacted, with exactly their input's partition count: a changelog auto-created
 with another count would break the co-partitioning that state recovery relies on.
 """
@@ -13,10 +13,13 @@ from typing import Any
 
 from musicbox.settings import Settings
 from musicbox.topics import Topics
-from streaming.scoring.app import TABLES, Layout, app_id, changelog_topic, features_group
+from streaming.scoring.app import TABLES, Layout, app_id, changelog_topic, events_group, features_group
 from streaming.scoring.errors import TopicSetupError
+from streaming.scoring.sink import MAX_REQUEST_BYTES
 
-CHANGELOG_CONFIG = {"cleanup.policy": "compact"}
+# A listening record holds a whole batch of a partition (up to MUSICBOX_WORKER_BATCH_ROWS events,
+# ~50 bytes each as JSON at worst): past Kafka's 1 MB default for one message.
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(MAX_REQUEST_BYTES)}
 
 
 def _partitions(admin: Any) -> dict[str, int]:
@@ -79,21 +82,27 @@ def prepare_topics(settings: Settings) -> Layout:
         admin.close()
 
 
+# The Faust tables of the recommendation side before it had its own reader (their changelogs
+# may linger on a broker that ran it).
+EARLIER_TABLES = ("open-days", "recent-ratings", "ticks")
+
+
 def forget_state(settings: Settings, timeout_s: float = 60.0) -> list[str]:
     """Delete the worker's changelog topics and consumer groups (`musicbox worker --reset`), and
     wait until the topics are gone; returns what was deleted. Needed after the input topics
     were recreated: the old state would mark the new offsets as read. A group that keeps its
-    members (a worker still running) cannot be deleted: that is an error, after `timeout_s`."""
+    members (a worker still running) cannot be deleted: that is an error, after `timeout_s`.
+    Those of the earlier Faust tables go too, and the Faust group `<app>`."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     app = app_id(settings.topic_prefix)
-    state_topics = {changelog_topic(app, table) for table in TABLES}
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000)
     try:
+        state_topics = {changelog_topic(app, table) for table in (*TABLES, *EARLIER_TABLES)}
         topics = sorted(t for t in admin.list_topics() if t in state_topics)
         listed = {g["group_id"] for g in admin.list_groups()}
-        groups = [g for g in (app, features_group(app)) if g in listed]
+        groups = [g for g in (app, features_group(app), events_group(app)) if g in listed]
         deadline = time.monotonic() + timeout_s
         while groups:
             try:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 Record = tuple[bytes | None, bytes]  # (key, value)
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
 PLACED_KEYS_MAX = 2_000_000  # the partition cache starts again beyond this many keys
 # (partition, key, value): a changelog write (a None value deletes) or a day marker (no key).
 Placed = tuple[int, bytes | None, bytes | None]
@@ -52,6 +53,7 @@ class KafkaSink:
             "acks": "all",
             "linger_ms": 5,
             "max_batch_size": 512 * 1024,
+            "max_request_size": MAX_REQUEST_BYTES,  # one changelog record may pass 1 MB
             "request_timeout_ms": 30_000,
             **overrides,
         }

@@ -1,10 +1,10 @@
 """Where the worker keeps state: a key-value store whose writes name their Kafka partition.
 
-The worker handles messages in batches (Faust's `take_events`), so no single "current event"
-tells Faust's tables where a write belongs. Each write here names the partition of the input
-it came from instead: a table written this way is co-partitioned with its source topic, and a
-restarted worker recovers, from the table's changelog, the state of the partitions it owns.
-`DictStore` stands in for a table in unit tests; `streaming.scoring.app.TableStore` is the real one.
+The worker handles messages in batches of many partitions, so no single "current event" tells
+a store where a write belongs. Each write here names the partition of the input it came from
+instead: a store written this way is co-partitioned with its source topic, and a restarted
+worker recovers, from the store's changelog, the state of the partitions it owns.
+`DictStore` stands in for one in unit tests; `changelog.ChangelogStore` is the real one.
 """
 
 from __future__ import annotations

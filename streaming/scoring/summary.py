@@ -6,6 +6,7 @@ from collections import Counter
 
 from streaming.scoring.app import WorkerApp
 from streaming.scoring.quality import QualityReport
+from streaming.scoring.recommender import CloseTimes
 
 
 def _counts(counter: Counter[str]) -> str:
@@ -24,6 +25,16 @@ def quality_line(r: QualityReport) -> str:
     )
 
 
+def close_line(t: CloseTimes) -> str:
+    """Where the day closes' time went."""
+    rate = f" ({t.users / t.total_s():,.0f} users/s)" if t.total_s() > 0 else ""
+    return (
+        f"day closes: {t.users:,} users refreshed in {t.total_s():.1f} s{rate}: select {t.select_s:.1f} s, "
+        f"fold-in {t.fold_in_s:.1f} s, top-N {t.top_n_s:.1f} s, messages {t.messages_s:.1f} s, "
+        f"publish {t.publish_s:.1f} s"
+    )
+
+
 def summary_lines(worker: WorkerApp, elapsed_s: float) -> list[str]:
     f, e = worker.features.counts, worker.events.counts
     churn, als = worker.deps.churn, worker.deps.als
@@ -35,16 +46,18 @@ def summary_lines(worker: WorkerApp, elapsed_s: float) -> list[str]:
             for reason, n in r.failures.items()
         }
     )
+    rejected = Counter({f"{source} {reason}": n for (source, reason), n in e.rejected.items()})
     lines = [
         f"musicbox worker: ran {elapsed_s:.1f} s as {worker.app.conf.id}",
         f"feature rows: {f.rows:,} consumed in {f.batches:,} batches; {f.scored:,} scored, {f.bots:,} bots "
         f"(counted, not scored); rejected: {_counts(f.rejected)}",
         f"scores by model version: {_counts(f.versions)}; time in the scoring flow {f.handle_s:.1f} s"
         + (f" ({f.rows / f.handle_s:,.0f} rows/s; the rest: Kafka and waits)" if f.handle_s > 0 else ""),
-        f"events: {_counts(e.events)}; rejected: {_counts(e.rejected)}; "
-        f"(partition, day) closes: {e.days_closed:,}",
+        f"events: {_counts(e.events)}; rejected: {_counts(rejected)}; "
+        f"(partition, day) closes: {e.days_closed:,}; decoded and folded in {e.fold_s:.1f} s",
         f"recommendations: {sum(e.recommendations.values()):,} ({_counts(e.recommendations)}); "
         f"users closed without an ALS model: {e.without_model:,}",
+        close_line(e.close),
         f"models: churn {churn.version} ({churn.switches} reloads), "
         f"als {als.version} ({als.switches} reloads); refused: {_counts(refused)}",
         f"live quality: {len(f.reports)} reports"

@@ -1,5 +1,5 @@
-"""The worker's inputs without a broker: the Faust agents in Faust's test context (memory tables),
-the feature reader's batch handling, a list sink."""
+"""The worker without a broker: the app built as `musicbox worker` builds it, its two readers'
+batch handling fed directly, a list sink."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from tests.fixtures.scoring import (
     save_churn_model,
     tick,
 )
-from tests.fixtures.waiting import wait_until_async
 
 PREFIX = "comp."
 T = Topics(PREFIX)
@@ -51,11 +50,8 @@ def worker(registry: Path, tmp_path: Path) -> Iterator[tuple[WorkerApp, ListSink
     sink = ListSink()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    # The broker is never contacted: test contexts feed the agents directly.
-    yield (
-        build_app(settings, Dependencies(churn, als, sink), Layout(2, 2), broker="kafka://127.0.0.1:1"),
-        sink,
-    )
+    # The broker is never contacted: the tests hand batches to the readers' handlers.
+    yield build_app(settings, Dependencies(churn, als, sink), Layout(2, 2)), sink
     loop.close()
 
 
@@ -72,7 +68,9 @@ def test_feature_batches_are_scored_and_their_pending_scores_go_to_the_changelog
         Incoming(T.features, 0, 20, encoded(feature_row(4, "2017-04-05", bot=True))),
         Incoming(T.features, 1, 21, b"garbage"),
     ]
-    run(w.reader.handle(batch, w.reader.prepare(batch)))  # what the reader does with a fetched batch
+    run(
+        w.features_reader.handle(batch, w.features_reader.prepare(batch))
+    )  # what the reader does with a fetched batch
     scores = [json.loads(v) for _, v in sink.records[T.churn_scores]]
     assert sorted(s["uid"] for s in scores) == [1, 2, 3]  # the bot is counted, not scored
     assert all(s["model_version"] == w.deps.churn.version for s in scores)
@@ -89,31 +87,30 @@ def test_feature_batches_are_scored_and_their_pending_scores_go_to_the_changelog
     assert w.tables["quality"].pending == 0
 
 
-def test_event_agents_fold_ratings_and_recommend_at_the_tick(worker) -> None:
+def test_event_batches_fold_listening_and_recommend_at_the_tick(worker) -> None:
     w, sink = worker
-    plays, downloads = w.app.agents["follow-plays"], w.app.agents["follow-downloads"]
-
-    async def feed() -> None:
-        async with plays.test_context() as p, downloads.test_context() as d:
-            await p.put(play(1, "2017-04-05", 1001), key=b"1", partition=0)
-            await p.put(play(1, "2017-04-05", 1002), key=b"1", partition=0)
-            await d.put(download(1, "2017-04-05", 1003), key=b"1", partition=0)
-            # put() returns when the agent took the event, not when its batch was handled.
-            await wait_until_async(
-                lambda: w.events.counts.events == {"play": 2, "download": 1},
-                30,
-                "2 plays and 1 download handled",
-            )
-            assert not sink.records[T.recommendations]  # no tick yet: the day is open
-            await p.put(tick("2017-04-06"), partition=0)
-            await d.put(tick("2017-04-06"), partition=0)
-            await wait_until_async(lambda: w.events.counts.events["tick"] == 2, 30, "both ticks handled")
-
-    run(feed())
-    [(key, raw)] = sink.records[T.recommendations]
-    rec = json.loads(raw)
-    assert key == b"1" and rec["as_of"] == "2017-04-05" and rec["source"] == "als"
-    assert len(rec["items"]) == 3 and {1001, 1002, 1003}.isdisjoint(i["song_id"] for i in rec["items"])
-    recent = w.tables["recent-ratings"].data["1"]
-    assert set(recent["2017-04-05"]) == {"1001", "1002", "1003"}
-    assert w.tables["ticks"].data["ticks|0"] == {T.plays: "2017-04-06", T.downloads: "2017-04-06"}
+    reader = w.events_reader
+    assert set(reader.topics) == {T.plays, T.downloads}  # one reader, one consumer group, both topics
+    first = [
+        Incoming(T.plays, 0, 0, play(1, "2017-04-05", 1001)),
+        Incoming(T.plays, 0, 1, play(1, "2017-04-05", 1002)),
+        Incoming(T.downloads, 0, 0, download(1, "2017-04-05", 1003)),
+        Incoming(T.plays, 1, 0, play(2, "2017-04-05", 1004)),
+    ]
+    run(reader.handle(first, reader.prepare(first)))
+    assert w.events.counts.events == {"play": 3, "download": 1}
+    assert not sink.records[T.recommendations]  # no tick yet: the day is open
+    ticks = [Incoming(topic, p, 9, tick("2017-04-06")) for topic in (T.plays, T.downloads) for p in (0, 1)]
+    run(reader.handle(ticks, reader.prepare(ticks)))
+    recs = {json.loads(v)["uid"]: json.loads(v) for _, v in sink.records[T.recommendations]}
+    assert sorted(recs) == [1, 2] and all(
+        r["as_of"] == "2017-04-05" and r["source"] == "als" for r in recs.values()
+    )
+    assert len(recs[1]["items"]) == 3 and {1001, 1002, 1003}.isdisjoint(
+        i["song_id"] for i in recs[1]["items"]
+    )
+    # The state went to its changelog, each write at the partition of the input it came from.
+    changelog = sink.placed[changelog_topic(app_id(PREFIX), "listening")]
+    by_key = {json.loads(key): p for p, key, _ in changelog}
+    assert by_key["b|0|0"] == 0 and by_key["b|1|0"] == 1 and by_key["ticks|1"] == 1
+    assert w.tables["listening"].changelog.pending == 0

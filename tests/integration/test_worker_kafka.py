@@ -22,7 +22,7 @@ import pytest
 
 from musicbox.settings import Settings
 from musicbox.topics import Topics
-from streaming.scoring.app import app_id
+from streaming.scoring.app import app_id, events_group
 from tests.fixtures.scoring import (
     download,
     encoded,
@@ -340,3 +340,102 @@ def test_reset_starts_the_worker_again_from_empty_state(worker_settings: Setting
     reset = finish(start_worker(s, log, "--reset", "--stop-when-idle-s", "5"), log)
     assert "feature rows: 20 consumed" in reset, reset  # everything read again from the start
     assert len(values(s, t.churn_scores)) == 40
+
+
+def test_plays_of_an_aborted_transaction_are_never_read(worker_settings: Settings, tmp_path: Path) -> None:
+    # The replay writes in transactions; one killed mid-transaction leaves aborted records in the
+    # topics. The worker reads read_committed: user 66's aborted plays count for nothing.
+    from kafka import KafkaProducer
+
+    s, t = worker_settings, Topics(worker_settings.topic_prefix)
+    save_churn_model(s.models_dir)
+    save_als_model(s.models_dir)
+    day = "2017-04-05"
+    aborted = KafkaProducer(
+        bootstrap_servers=s.kafka_bootstrap, transactional_id=f"{s.topic_prefix}test", enable_idempotence=True
+    )
+    try:
+        aborted.init_transactions()
+        aborted.begin_transaction()
+        for n in range(3):
+            aborted.send(t.plays, key=b"66", value=play(66, day, 1001, n=n))
+        aborted.flush()
+        aborted.abort_transaction()
+    finally:
+        aborted.close()
+    produce(s, [(t.plays, b"1", play(1, day, 1002), None)])
+    produce(
+        s,
+        [
+            (topic, None, tick("2017-04-06"), p)
+            for topic in (t.plays, t.downloads)
+            for p in range(s.partitions)
+        ],
+    )
+    log = tmp_path / "worker.log"
+    summary = finish(start_worker(s, log, "--stop-when-idle-s", "6"), log)
+    events_line = next(line for line in summary.splitlines() if line.startswith("events:"))
+    assert "play 1," in events_line, summary
+    assert [v["uid"] for v in values(s, t.recommendations)] == [1]
+
+
+def members_with_partitions(settings: Settings) -> int:
+    """Members of the events reader's group that have partitions, once the group is stable."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        group = events_group(app_id(settings.topic_prefix))
+        info = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    if info["group_state"] != "Stable":
+        return 0
+    return sum(1 for m in info["members"] if isinstance(m.get("member_assignment"), dict))
+
+
+def plays_folded(settings: Settings, port: int) -> float:
+    """The plays a worker has folded, from its metrics (0 while they are not up)."""
+    try:
+        lines = metric(
+            settings.model_copy(update={"worker_metrics_port": port}), "musicbox_worker_events_total"
+        )
+    except OSError:
+        return 0.0
+    return sum(float(x.rsplit(" ", 1)[1]) for x in lines if 'type="play"' in x)
+
+
+def test_two_workers_share_the_partitions_and_a_survivor_restores_the_state_of_a_killed_one(
+    worker_settings: Settings, tmp_path: Path
+) -> None:
+    # Two workers fold a day of plays, each the users of its partitions; one is killed (-9). The
+    # other is given its partitions, rebuilds their listening from the changelog, and at the
+    # day's ticks recommends to every user, heard songs left out: it has their ratings.
+    s, t = worker_settings, Topics(worker_settings.topic_prefix)
+    save_churn_model(s.models_dir)
+    save_als_model(s.models_dir)
+    day, users = "2017-04-05", range(1, 41)
+    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+    ports = [s.worker_metrics_port, s.worker_metrics_port + 1]
+    survivor = start_worker(s, logs[0], "--stop-when-idle-s", "25")
+    killed = start_worker(s, logs[1], env={"MUSICBOX_WORKER_METRICS_PORT": str(ports[1])})
+    try:
+        wait_for("two workers sharing the partitions", lambda: members_with_partitions(s) == 2, logs[1], 180)
+        produce(s, [(t.plays, str(u).encode(), play(u, day, 1000 + u), None) for u in users])
+        wait_for("every play folded", lambda: sum(plays_folded(s, p) for p in ports) >= len(users), logs[1])
+        assert all(plays_folded(s, p) > 0 for p in ports)  # each folded the users of its partitions
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+    produce(
+        s,
+        [
+            (topic, None, tick("2017-04-06"), p)
+            for topic in (t.plays, t.downloads)
+            for p in range(s.partitions)
+        ],
+    )
+    summary = finish(survivor, logs[0], timeout_s=240)
+    recs = {v["uid"]: v for v in values(s, t.recommendations)}
+    assert sorted(recs) == list(users), summary
+    assert all(1000 + u not in {i["song_id"] for i in r["items"]} for u, r in recs.items())

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from models.als import AlsModel, AlsParams, confidence, rating_matrix, train_als
 from models.als_evaluation import evaluate_recommenders, select_als
@@ -187,3 +188,42 @@ def test_batched_fold_in_gives_each_user_their_own_list(model: AlsModel) -> None
     assert all(s in BLOCK_A for s, _ in batched[0]) and all(s in BLOCK_B for s, _ in batched[2])
     assert batched[3] and not {s for s, _ in batched[3]} & set(BLOCK_A)
     assert model.recommend_from_ratings_many([], n=5) == []
+
+
+def test_top_items_are_the_exact_best_unrated_items_for_light_and_heavy_users() -> None:
+    # Users grouped by how many items they rated (0 to every item): each list must be the brute
+    # force top-n of factors @ item factors over the items it did not rate, whatever its group.
+    rng = np.random.default_rng(3)
+    items, factors_n = 300, 4
+    ratings = pd.DataFrame(
+        {"uid": np.repeat([1, 2], items), "song_id": np.tile(np.arange(items), 2), "rating": 1.0}
+    )
+    model, _ = train_als(ratings, AlsParams(factors=factors_n, iterations=2))
+    model.als.item_factors = rng.standard_normal((items, factors_n)).astype(np.float32)
+    rated_counts = [0, 1, 2, 3, 7, 8, 9, 40, 150, items - 12, items - 3, items]
+    user_factors = rng.standard_normal((len(rated_counts), factors_n)).astype(np.float32)
+    # The worst case: each user rated the items the model likes best for it (as a fold-in does).
+    lists = [
+        np.argsort(-(model.als.item_factors @ f))[:r] for f, r in zip(user_factors, rated_counts, strict=True)
+    ]
+    rows = sp.csr_matrix(
+        (np.ones(sum(rated_counts), dtype=np.float32), np.concatenate(lists), np.cumsum([0, *rated_counts])),
+        shape=(len(lists), items),
+    )
+    rows.sort_indices()
+    candidates = model.candidates(model.item_ids[rng.choice(items, size=120, replace=False)])
+    for among in (None, candidates):  # the whole catalogue, or a candidate set
+        got = model.top_items(user_factors, rows, n=10, candidates=among).lists()
+        for u, seen in enumerate(lists):
+            if len(seen) == 0:
+                assert got[u] == []  # nothing rated: no list (the fallback's case)
+                continue
+            scores = model.als.item_factors @ user_factors[u]
+            scores[seen] = -np.inf
+            if among is not None:
+                scores[np.setdiff1d(np.arange(items), among)] = -np.inf
+            ranked = np.argsort(-scores, kind="stable")[:10]
+            best = [int(model.item_ids[i]) for i in ranked if np.isfinite(scores[i])]
+            assert [s for s, _ in got[u]] == best, (
+                f"user {u} rated {len(seen)}, candidates {among is not None}"
+            )

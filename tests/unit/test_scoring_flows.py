@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.registry import LoadedAls, LoadedChurn, load_als, load_churn
@@ -15,9 +16,9 @@ from streaming.scoring.app import EXIT_FAILED_BATCH, handle_with_retry
 from streaming.scoring.errors import NoModelError
 from streaming.scoring.event_flow import EventFlow
 from streaming.scoring.feature_flow import FeatureFlow
+from streaming.scoring.listening_state import ListeningState
 from streaming.scoring.messages import Incoming
 from streaming.scoring.quality import LiveQuality
-from streaming.scoring.ratings import UserRatings
 from streaming.scoring.recommender import Recommender
 from streaming.scoring.reload import Served
 from streaming.scoring.service import ScoringService
@@ -50,9 +51,10 @@ def feature_flow(churn: Served[LoadedChurn], sink: ListSink, window_d: int = 2) 
 
 
 def event_flow(als: Served[LoadedAls] | None, sink: ListSink) -> EventFlow:
+    state = ListeningState("t-listening-changelog", sink, 30)
     return EventFlow(
-        UserRatings(DictStore(), DictStore(), 30),
-        TickLedger([T.plays, T.downloads], DictStore()),
+        state,
+        TickLedger([T.plays, T.downloads], state.ticks),
         Recommender(lambda: als, top_n=5, clock_ms=lambda: 42),
         sink,
         T,
@@ -141,15 +143,14 @@ def test_tick_closes_the_day_and_recommends(models) -> None:
     plays = [Incoming(T.plays, 0, i, play(uid, day, 1001 + i)) for i, uid in enumerate((1, 2))]
     plays.append(Incoming(T.plays, 0, 2, play(900, day, 77_777)))  # a new user of songs ALS never saw
     plays.append(Incoming(T.plays, 0, 3, tick("2017-04-03")))
-    asyncio.run(flow.handle(plays, "play"))
+    asyncio.run(flow.handle(plays))
     assert not sink.records[T.recommendations]  # downloads has not ticked: the day is not closed
     asyncio.run(
         flow.handle(
             [
                 Incoming(T.downloads, 0, 0, download(2, day, 1005)),
                 Incoming(T.downloads, 0, 1, tick("2017-04-03")),
-            ],
-            "download",
+            ]
         )
     )
     recs = {int(k or b""): json.loads(v) for k, v in sink.records[T.recommendations]}
@@ -190,23 +191,23 @@ def test_days_closed_at_once_are_recommended_day_by_day(models) -> None:
             Incoming(T.plays, 0, 2 * i, play(uid, day, 1001 + i)),
             Incoming(T.plays, 0, 2 * i + 1, tick(nxt)),
         ]
-    asyncio.run(flow.handle(plays, "play"))
+    asyncio.run(flow.handle(plays))
     assert not sink.records[T.recommendations]
-    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-05"))], "download"))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-05"))]))
     assert _as_of(sink) == [(1, "2017-04-02"), (2, "2017-04-03"), (1, "2017-04-04")]
-    assert flow.ratings.due(0, "2017-04-04") == []
+    assert len(flow.state.due(0, "2017-04-04")) == 0
 
 
 def test_late_activity_refreshes_the_latest_closed_day_never_an_older_one(models) -> None:
     _, als = models
     sink = ListSink()
     flow = event_flow(als, sink)
-    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-04"))], "download"))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-04"))]))
     first = [
         Incoming(T.plays, 0, 0, play(1, "2017-04-03", 1001)),
         Incoming(T.plays, 0, 1, tick("2017-04-04")),
     ]
-    asyncio.run(flow.handle(first, "play"))
+    asyncio.run(flow.handle(first))
     assert _as_of(sink) == [(1, "2017-04-03")]
     # A play of 2017-04-02 (closed) arrives: user 1's list as of the latest closed day is
     # refreshed when the next tick comes, never one as of 2017-04-02.
@@ -215,9 +216,9 @@ def test_late_activity_refreshes_the_latest_closed_day_never_an_older_one(models
         Incoming(T.plays, 0, 3, play(2, "2017-04-04", 1004)),
         Incoming(T.plays, 0, 4, tick("2017-04-05")),
     ]
-    asyncio.run(flow.handle(late, "play"))
+    asyncio.run(flow.handle(late))
     assert _as_of(sink)[1:] == [(1, "2017-04-03")]
-    asyncio.run(flow.handle([Incoming(T.downloads, 0, 1, tick("2017-04-05"))], "download"))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 1, tick("2017-04-05"))]))
     assert _as_of(sink)[2:] == [(2, "2017-04-04")]
 
 
@@ -231,11 +232,11 @@ def test_a_re_read_batch_repeats_recommendations_but_not_ratings(models) -> None
         Incoming(T.plays, 0, 0, play(1, "2017-04-02", 1001)),
         Incoming(T.plays, 0, 1, tick("2017-04-03")),
     ]
-    asyncio.run(flow.handle(batch, "play"))
-    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))], "download"))
-    first = flow.ratings.recent.get("1")
-    asyncio.run(flow.handle(batch, "play"))
-    assert flow.ratings.recent.get("1") == first
+    asyncio.run(flow.handle(batch))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))]))
+    first = flow.state.ratings(0, np.array([1]), "2017-04-02").of(0)
+    asyncio.run(flow.handle(batch))
+    assert flow.state.ratings(0, np.array([1]), "2017-04-02").of(0) == first == {1001: 0.4}
     assert len(sink.records[T.recommendations]) == 1
 
 
@@ -248,10 +249,9 @@ def test_without_an_als_model_days_still_close(models) -> None:
                 Incoming(T.plays, 0, 0, play(1, "2017-04-02", 1001)),
                 Incoming(T.plays, 0, 1, tick("2017-04-03")),
             ],
-            "play",
         )
     )
-    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))], "download"))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))]))
     assert not sink.records[T.recommendations] and flow.counts.without_model == 1
 
 
@@ -338,3 +338,63 @@ def test_rows_read_again_are_counted_once_and_a_new_worker_goes_on_counting(mode
     asyncio.run(second.handle([*features(day, range(5, 7), 4), _feature_marker(day, 0, 6)]))
     [(_, _, value)] = sink.placed[T.churn_scores]
     assert json.loads(value or b"")["scored"] == 6
+
+
+def test_a_close_whose_publish_fails_is_repeated_whole_on_the_retry(models) -> None:
+    # Five users closed in chunks of two; the second chunk's publish fails once. The retry of the
+    # batch (the same prepared batch, as handle_with_retry does) sends every user's list: nothing
+    # is lost, a chunk may go twice, and the ratings do not double.
+    _, als = models
+
+    class FailsOnce(ListSink):
+        publishes = 0
+
+        async def publish(self, topic, records) -> None:
+            if topic == T.recommendations:
+                self.publishes += 1
+                if self.publishes == 2:
+                    raise ConnectionError("broker gone")
+            await super().publish(topic, records)
+
+    sink = FailsOnce()
+    state = ListeningState("t-listening-changelog", sink, 30)
+    flow = EventFlow(
+        state,
+        TickLedger([T.plays, T.downloads], state.ticks),
+        Recommender(lambda: als, top_n=5, clock_ms=lambda: 42),
+        sink,
+        T,
+        chunk_users=2,
+    )
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))]))
+    batch = [Incoming(T.plays, 0, uid, play(uid, "2017-04-02", 1001)) for uid in range(1, 6)]
+    batch.append(Incoming(T.plays, 0, 9, tick("2017-04-03")))
+    prepared = flow.prepare(batch)
+    recorded = len(sink.placed["t-listening-changelog"])
+    with pytest.raises(ConnectionError):
+        asyncio.run(flow.handle(batch, prepared))
+    assert len(sink.placed["t-listening-changelog"]) == recorded  # nothing of the batch is recorded
+    asyncio.run(flow.handle(batch, prepared))
+    sent = [uid for uid, _ in _as_of(sink)]
+    assert sorted(set(sent)) == [1, 2, 3, 4, 5] and len(sent) == 7  # users 1 and 2 twice
+    assert state.ratings(0, np.array([3]), "2017-04-02").of(0) == pytest.approx({1001: 0.4})
+    assert len(state.due(0, "2017-04-02")) == 0 and flow.counts.recommendations["als"] == 5
+
+
+def test_with_a_candidate_set_only_the_most_popular_songs_are_ranked(models) -> None:
+    # MUSICBOX_WORKER_CANDIDATE_SONGS: the lists come from the C most popular songs of the
+    # model's training window, the user's own songs still left out.
+    _, als = models
+    sink = ListSink()
+    flow = event_flow(als, sink)
+    flow.recommender.candidate_songs = 6
+    popular = set(als.model.popularity.song_ids[:6].tolist())
+    batch = [
+        Incoming(T.plays, 0, 0, play(1, "2017-04-02", 1001)),
+        Incoming(T.plays, 0, 1, tick("2017-04-03")),
+    ]
+    asyncio.run(flow.handle(batch))
+    asyncio.run(flow.handle([Incoming(T.downloads, 0, 0, tick("2017-04-03"))]))
+    [(_, raw)] = sink.records[T.recommendations]
+    songs = {i["song_id"] for i in json.loads(raw)["items"]}
+    assert songs and songs <= popular - {1001}

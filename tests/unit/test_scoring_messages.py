@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from streaming.scoring.messages import EventRecord, TickRecord, parse_event, score_messages, score_value
+from streaming.scoring.messages import (
+    EventRecord,
+    TickRecord,
+    parse_event,
+    score_messages,
+    score_value,
+)
 from tests.fixtures.scoring import download, play, tick
 
 

@@ -1,22 +1,27 @@
-"""The churn side's input: `musicbox.features` read in batches by a plain aiokafka consumer.
+"""The worker's inputs: topics read in batches by a plain aiokafka consumer, state restored per partition.
 
 Why not a Faust agent: Faust hands a stream one message at a time (an event object, an ack, a
 queue hop each), which capped the worker at ~7 K messages/s on this machine while aiokafka's
-`getmany` underneath delivers 400 K (BENCHMARKS.md, robinhood/faust#563). The recommendation
-side stays on Faust (its tables, its changelogs); this reader runs in the same process and event
-loop, in its own consumer group (`<app id>-features`).
+`getmany` underneath delivers 400 K (BENCHMARKS.md, robinhood/faust#563). The worker runs two of
+these readers in its event loop, each in its own consumer group: the feature topic
+(`<app id>-features`) and the play and download topics together (`<app id>-events`).
 
-At least once, without loss: a batch is handed to `handle` (score, publish, record live quality,
-flush the quality changelog, each awaited until Kafka acknowledged it), and only then are its
+At least once, without loss: a batch is handed to `handle` (which publishes its outputs and
+flushes its state's changelog, each awaited until Kafka acknowledged it), and only then are its
 offsets committed. Batches are handled one at a time, in order; only the next batch's fetch and
-`prepare` (decoding) overlap the handling of the one before, so the model (in a thread, without
-the GIL) and the decoding use both cores. A crash anywhere before the commit re-reads the batch;
-the outputs are idempotent by (uid, as_of, model_version). A commit refused because the group
-rebalanced meanwhile is logged: the new owner of the partition reads the batch again.
+`prepare` overlap the handling of the one before. A crash anywhere before the commit re-reads
+the batch. A commit refused because the group rebalanced meanwhile is logged: the new owner of
+the partition reads the batch again.
 
-State: the live-quality store is co-partitioned with the features topic. When the group assigns
-this worker partitions it did not hold, their keys are rebuilt from the changelog before any of
-their input is handled; partitions it lost are forgotten.
+`read_committed`: the replay writes in Kafka transactions, and a replay killed mid-transaction
+leaves aborted records in the topics, which no musicbox consumer may see.
+
+Co-partitioning: the state of partition p (of every topic read) lives in partition p of the
+state's changelog. The range assignor gives a member the same partition numbers of every topic
+it reads (the topics have the same partition count: `kafka_setup` checks it), so one worker owns
+all of a partition's state. When the group assigns this worker partitions it did not hold, their
+state is rebuilt from the changelog before any of their input is handled; partitions it lost
+are forgotten.
 """
 
 from __future__ import annotations
@@ -24,33 +29,57 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from functools import partial
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from streaming.scoring.changelog import ChangelogStore
 from streaming.scoring.messages import Incoming
 
 log = logging.getLogger(__name__)
 
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
-SESSION_TIMEOUT_MS = 10_000  # a killed worker's partitions move on after 10 s (as the Faust side)
+SESSION_TIMEOUT_MS = 10_000  # a killed worker's partitions move on after 10 s
 RESTORE_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 60.0  # a batch in hand may be retrying (app.RETRY_DELAYS_S)
+ISOLATION = "read_committed"
+
+ChangelogRecord = tuple[int, bytes | None, bytes | None]  # (partition, key, value)
+
+
+class RestorableState(Protocol):
+    """State kept per input partition and backed by a changelog topic (`changelog.ChangelogStore`)."""
+
+    topic: str  # the changelog
+
+    def load(self, records: Iterable[ChangelogRecord]) -> int:
+        """Replay changelog records, oldest first; returns how many keys are held afterwards."""
+
+    def drop(self, partitions: Iterable[int]) -> int:
+        """Forget the state of `partitions`; returns how many keys went."""
+
+    def __len__(self) -> int: ...
 
 
 async def read_changelog(
     bootstrap: str, topic: str, partitions: Collection[int], timeout_s: float = RESTORE_TIMEOUT_S
-) -> list[tuple[int, bytes | None, bytes | None]]:
+) -> list[ChangelogRecord]:
     """Every record of `partitions` of `topic`, from the beginning to the end it has now."""
     if not partitions:
         return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level=ISOLATION,
+        fetch_max_bytes=FETCH_MAX_BYTES,
+        max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
     )
     await consumer.start()
     try:
@@ -61,7 +90,7 @@ async def read_changelog(
         # (aiokafka 0.14; found by the integration test, which restored nothing).
         for tp, first in (await consumer.beginning_offsets(tps)).items():
             consumer.seek(tp, first)
-        records: list[tuple[int, bytes | None, bytes | None]] = []
+        records: list[ChangelogRecord] = []
         deadline = time.monotonic() + timeout_s
         todo = set(tps)
         while todo:
@@ -80,30 +109,32 @@ async def read_changelog(
         await consumer.stop()
 
 
-class FeatureReader:
+class BatchReader:
     def __init__(
         self,
         bootstrap: str,
-        topic: str,
+        topics: Sequence[str],
         group_id: str,
-        store: ChangelogStore,
+        state: RestorableState,
         prepare: Callable[[list[Incoming]], Any],
         handle: Callable[[list[Incoming], Any], Awaitable[None]],
         batch_rows: int,
         batch_wait_s: float,
+        restore: Callable[[str, Collection[int]], Awaitable[list[ChangelogRecord]]] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
-        self.topic = topic
+        self.restore = restore or partial(read_changelog, bootstrap)
+        self.topics = tuple(topics)
         self.group_id = group_id
-        self.store = store
+        self.state = state
         self.prepare = prepare
         self.handle = handle
         self.batch_rows = batch_rows
         self.batch_wait_ms = max(1, int(batch_wait_s * 1000))
         self.consumer: Any = None
-        self.owned: set[int] = set()  # partitions whose state is loaded
+        self.owned: set[int] = set()  # partition numbers whose state is loaded
         self.ready = False  # True once the first assignment's state is restored
-        self.position: dict[int, int] = {}  # next offset to read, per partition handled
+        self.position: dict[tuple[str, int], int] = {}  # next offset to read, per (topic, partition) handled
         self._settled = asyncio.Event()  # set while no rebalance is under way
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -114,13 +145,15 @@ class FeatureReader:
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level=ISOLATION,
+            partition_assignment_strategy=(RangePartitionAssignor,),
             max_poll_records=self.batch_rows,
             fetch_max_bytes=FETCH_MAX_BYTES,
             max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=2_000,
         )
-        self.consumer.subscribe([self.topic], listener=_Listener(self))
+        self.consumer.subscribe(list(self.topics), listener=_Listener(self))
         await self.consumer.start()
         in_hand: asyncio.Future[None] | None = None  # the previous batch, being handled and committed
         try:
@@ -161,19 +194,22 @@ class FeatureReader:
             try:
                 await asyncio.wait_for(self._stopped.wait(), timeout_s)
             except TimeoutError:
-                log.warning("the feature reader did not stop in %.0f s: its batch is read again", timeout_s)
+                log.warning(
+                    "the reader of %s did not stop in %.0f s: its batch is read again", self.topics, timeout_s
+                )
 
     async def _handle_and_commit(self, batch: list[Incoming], prepared: Any) -> None:
         await self.handle(batch, prepared)
         await self._commit(batch)
 
     async def _commit(self, batch: list[Incoming]) -> None:
-        offsets: dict[int, int] = {}
+        offsets: dict[tuple[str, int], int] = {}
         for m in batch:
-            offsets[m.partition] = max(offsets.get(m.partition, -1), m.offset + 1)
+            key = (m.topic, m.partition)
+            offsets[key] = max(offsets.get(key, -1), m.offset + 1)
         self.position.update(offsets)
         try:
-            await self.consumer.commit({TopicPartition(self.topic, p): o for p, o in offsets.items()})
+            await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("offsets of a handled batch not committed (%s): its new owner reads it again", exc)
 
@@ -181,40 +217,43 @@ class FeatureReader:
         """A rebalance begins: hold the next batch until the new assignment's state is in place."""
         self._settled.clear()
 
-    async def assigned(self, partitions: Collection[int]) -> None:
+    async def assigned(self, assignment: Collection[tuple[str, int]]) -> None:
         """Load the state of partitions gained, forget that of partitions lost."""
-        now = set(partitions)
+        by_topic = {t: {p for topic, p in assignment if topic == t} for t in self.topics}
+        if len({frozenset(ps) for ps in by_topic.values()}) > 1:
+            log.error("%s: the topics' partitions were not assigned alike: %s", self.group_id, by_topic)
+        now = {p for _, p in assignment}
         lost, gained = self.owned - now, now - self.owned
-        dropped = self.store.drop(lost) if lost else 0
+        dropped = self.state.drop(lost) if lost else 0
         if gained:
-            records = await read_changelog(self.bootstrap, self.store.topic, gained)
-            self.store.load(records)
+            self.state.load(await self.restore(self.state.topic, gained))
         self.owned = now
-        for p in lost:
-            self.position.pop(p, None)
+        for key in [k for k in self.position if k[1] in lost]:
+            del self.position[key]
         self.ready = True
         self._settled.set()
         log.info(
-            "features partitions %s: restored %s (%d keys held), dropped %s (%d keys)",
-            sorted(now), sorted(gained), len(self.store), sorted(lost), dropped,
+            "%s partitions %s: restored %s (%d keys held), dropped %s (%d keys)",
+            "+".join(self.topics), sorted(now), sorted(gained), len(self.state), sorted(lost), dropped,
         )  # fmt: skip
 
-    def lag(self) -> dict[int, int]:
-        """Messages not handled yet, per assigned partition whose end is known."""
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages not handled yet, per assigned (topic, partition) whose end is known."""
         if self.consumer is None:
             return {}
         out = {}
-        for p in sorted(self.owned):
-            highwater = self.consumer.highwater(TopicPartition(self.topic, p))
-            if highwater is not None and p in self.position:
-                out[p] = max(0, highwater - self.position[p])
+        for topic in self.topics:
+            for p in sorted(self.owned):
+                highwater = self.consumer.highwater(TopicPartition(topic, p))
+                if highwater is not None and (topic, p) in self.position:
+                    out[(topic, p)] = max(0, highwater - self.position[(topic, p)])
         return out
 
 
 class _Listener(ConsumerRebalanceListener):
     """aiokafka's rebalance callbacks."""
 
-    def __init__(self, reader: FeatureReader) -> None:
+    def __init__(self, reader: BatchReader) -> None:
         self.reader = reader
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
@@ -222,4 +261,4 @@ class _Listener(ConsumerRebalanceListener):
         self.reader.revoked()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.reader.assigned([tp.partition for tp in assigned])
+        await self.reader.assigned([(tp.topic, tp.partition) for tp in assigned])
