@@ -24,7 +24,7 @@ from demo.datasets import DEMO_PROFILES, DatasetSpec, var_dir_name
 from demo.memory import listening_pid
 from demo.probes import StackProbe
 from demo.processes import Processes, SubprocessSpawner, record_kept, stop_left_running
-from demo.summary import LeftRunning, RunFacts, summarize
+from demo.summary import LeftRunning, summarize
 from demo.summary_view import show
 from demo.timeline import Sample, Sampler
 from demo.timeline_plot import write_plot
@@ -107,8 +107,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         samples = sampler.stop() if sampler is not None else []
         left = finish(procs, completed, stack_started, lambda: stack.down(argparse.Namespace(), settings))
+        if not completed and samples:  # a failed step: the timeline shows how far each stage got
+            try:
+                console.print(f"the timeline up to the failure: {_timeline(samples, demo, root)}")
+            except Exception as exc:  # never in the way of the error that stopped the demo
+                console.print(f"(no timeline: {exc})")
     record_kept(root / LEFT_RUNNING_FILE, left.processes)
-    facts = replace(facts, samples=samples, timeline_png=str(_timeline(facts, samples, root)))
+    facts = replace(facts, samples=samples, timeline_png=str(_timeline(samples, demo, root)))
     summary = summarize(facts, left)
     summary.write(root / SUMMARY_FILE)
     show(console, summary, settings, root)
@@ -140,11 +145,11 @@ def _sampler(demo: pipeline.Demo, settings: Settings) -> Sampler:
     return Sampler(probe.progress, probe.memory, started=demo.started)
 
 
-def _timeline(facts: RunFacts, samples: list[Sample], root: Path) -> Path:
+def _timeline(samples: list[Sample], demo: pipeline.Demo, root: Path) -> Path:
     """The samples as JSON and the timeline plot beside the report."""
     (root / TIMELINE_JSON).write_text(json.dumps([s.to_dict() for s in samples]) + "\n")
-    title = f"musicbox demo: {facts.users:,} users x {len(facts.days)} days ({facts.profile})"
-    return write_plot(samples, facts.spans_s, root / TIMELINE_PNG, title)
+    title = f"musicbox demo --profile {demo.spec.profile}: {demo.spec.users:,} users x {demo.spec.days} days"
+    return write_plot(samples, demo.spans_s(), root / TIMELINE_PNG, title)
 
 
 def _env(settings: Settings) -> dict[str, str]:

@@ -29,7 +29,7 @@ from demo.datasets import DatasetSpec, cached
 from demo.processes import Processes
 from demo.records import feature_key, reason, recommended, score_key
 from demo.summary import RunFacts, offline_tests, training_rows
-from demo.timeouts import Timeouts
+from demo.timeouts import WORKER_STALL_S, Timeouts
 from demo.topic_watch import TopicTail, consume
 from demo.waits import follow_replay, wait_reload, wait_worker
 from models.registry import KINDS, current_version, list_versions, read_metadata
@@ -78,6 +78,14 @@ class Demo:
         with self.console.status(f"musicbox {' '.join(args)}"):
             self.procs.run(name, *args)
 
+    def spans_s(self) -> dict[str, tuple[float, float]]:
+        """When each process ran, in seconds since the demo started (one still running: until now)."""
+        now = time.monotonic()
+        return {
+            name: (start - self.started, (now if end is None else end) - self.started)
+            for name, (start, end) in self.procs.spans.items()
+        }
+
     def served(self) -> dict[str, str | None]:
         return {kind: current_version(self.settings.models_dir, kind) for kind in KINDS}
 
@@ -120,7 +128,15 @@ def run(demo: Demo) -> RunFacts:
     replays = _replay_retrain_replay(demo, days, retrain_day)
 
     demo.step("6/8 wait for the worker to score and recommend for the last day")
-    wait_worker(demo.console, demo.procs, demo.settings, days[-1], demo.started, demo.timeouts.worker_s)
+    wait_worker(
+        demo.console,
+        demo.procs,
+        demo.settings,
+        days[-1],
+        demo.started,
+        demo.timeouts.worker_s,
+        WORKER_STALL_S,
+    )
     demo.worker_done = time.monotonic()
     demo.procs.done_with("worker", "stream")  # their CPU goes to parity, unless --keep-running
 
@@ -244,10 +260,7 @@ def _facts(
         profile=demo.spec.profile,
         lines_by_day=dict(lines_by_day),
         generated=demo.generated,
-        spans_s={
-            name: (start - demo.started, (now if end is None else end) - demo.started)
-            for name, (start, end) in demo.procs.spans.items()
-        },
+        spans_s=demo.spans_s(),
         train_until=windows[0].isoformat(),
         retrain_until=windows[1].isoformat(),
         train_rows={

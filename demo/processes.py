@@ -93,7 +93,7 @@ class Processes:
         return {name: proc.pid for name, (proc, _) in dict(self._procs).items() if proc.poll() is None}
 
     def _ended(self, name: str) -> None:
-        start, end = self.spans.get(name, (self.clock(), None))
+        start, end = self.spans[name]
         if end is None:
             self.spans[name] = (start, self.clock())
 

@@ -11,7 +11,10 @@ BASE_USERS = 3_000
 COMMAND_S = 900.0  # a command run to completion: generate, train, retrain, report
 REPLAY_S = 1200.0  # a replay part, until the stream has closed its last day
 RELOAD_S = 120.0  # the worker switching to the retrained model (between two of its batches)
-WORKER_S = 300.0  # the worker scoring and recommending the last day after the replay
+WORKER_S = 900.0  # the worker scoring and recommending the last day after the replay ...
+# ... unless it publishes nothing for this long: a stuck worker at any size (not scaled: the
+# worker publishes batch by batch, and no batch takes minutes).
+WORKER_STALL_S = 300.0
 
 
 @dataclass(frozen=True)

@@ -76,12 +76,29 @@ def _as_of(value: dict[str, Any], partition: int) -> str | None:
     return None if as_of is None else sys.intern(str(as_of))
 
 
+def gave_up(now: float, began: float, moved: float, timeout_s: float, stall_s: float) -> str | None:
+    """Why a wait that began at `began` and last saw its outputs grow at `moved` ends now in
+    failure, or None while it may go on: a slow worker that keeps publishing is waited for up to
+    `timeout_s`; one that publishes nothing for `stall_s` is stuck."""
+    if now - began > timeout_s:
+        return f"within {timeout_s:.0f} s"
+    if now - moved > stall_s:
+        return f"(it published nothing for {stall_s:.0f} s)"
+    return None
+
+
 def wait_worker(
-    console: Console, procs: Processes, settings: Settings, last: date, started: float, timeout_s: float
+    console: Console,
+    procs: Processes,
+    settings: Settings,
+    last: date,
+    started: float,
+    timeout_s: float,
+    stall_s: float,
 ) -> None:
     """Until every partition of the scores topic carries the last day's day-complete marker, and
     the worker has recommended for the last day and its recommendations stop growing (they have
-    no marker)."""
+    no marker). Fails when the worker publishes nothing for `stall_s`, or after `timeout_s`."""
     topics = Topics(settings.topic_prefix)
     last_day = last.isoformat()
     # Read on from where the last look ended: re-reading both topics every time cost seconds
@@ -91,10 +108,10 @@ def wait_worker(
         TopicTail(settings, topics.recommendations, _as_of),
     ]
     sizes, seen = [0, 0], [False, False]
-    deadline = time.monotonic() + timeout_s
+    began = moved = time.monotonic()
     previous = [-1, -1]
     try:
-        while time.monotonic() < deadline:
+        while (why := gave_up(time.monotonic(), began, moved, timeout_s, stall_s)) is None:
             procs.check_alive("worker")
             for i, tail in enumerate(tails):
                 new = tail.read()
@@ -103,6 +120,8 @@ def wait_worker(
             scored, recommended = last_day in tails[0].days_complete(), seen[1]
             if scored and recommended and sizes[1] == previous[1]:
                 return
+            if sizes != previous:
+                moved = time.monotonic()
             console.print(
                 f"  {time.monotonic() - started:.0f} s: scores {sizes[0]:,} (of {last_day}: "
                 f"{'yes' if scored else 'not yet'}), recommendations {sizes[1]:,} (of {last_day}: "
@@ -113,6 +132,4 @@ def wait_worker(
     finally:
         for tail in tails:
             tail.close()
-    raise DemoError(
-        f"the worker did not score and recommend {last} within {timeout_s:.0f} s; see {procs.log('worker')}"
-    )
+    raise DemoError(f"the worker did not score and recommend {last} {why}; see {procs.log('worker')}")

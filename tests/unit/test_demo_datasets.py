@@ -1,5 +1,5 @@
 """The demo's data sets: the cache key of the generated logs, when a folder counts as that data
-set, the profiles, and deadlines that scale with the users."""
+set, the profiles."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from demo.datasets import DatasetSpec, cached, var_dir_name
-from demo.timeouts import Timeouts
 from producers.generator.command import add_arguments, config_from_args
 
 SPEC = DatasetSpec("demo", users=3000, days=44, seed=42, bot_share=0.01)
@@ -76,17 +75,3 @@ def test_profiles_give_the_size_the_bot_share_and_a_var_dir_of_their_own() -> No
     assert DatasetSpec.for_profile("demo", None, 42) == SPEC
     assert DatasetSpec.for_profile("study-sample", 12_000, 42).users == 12_000  # --users overrides
     assert (var_dir_name("demo"), var_dir_name("study-sample")) == ("demo", "demo-study-sample")
-
-
-@pytest.mark.parametrize(
-    ("users", "worker_s", "replay_s"),
-    [
-        (3_000, 300, 1200),  # the demo's size: the deadlines it always had
-        (1_500, 300, 1200),  # smaller: never shorter than those
-        (64_746, 300 * 64_746 / 3_000, 1200 * 64_746 / 3_000),  # the study sample: 21.6 x
-    ],
-)
-def test_deadlines_scale_with_the_users(users: int, worker_s: float, replay_s: float) -> None:
-    t = Timeouts.for_users(users)
-    assert (t.worker_s, t.replay_s) == pytest.approx((worker_s, replay_s))
-    assert t.command_s == pytest.approx(900 * max(1, users / 3000))
