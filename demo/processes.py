@@ -73,7 +73,11 @@ class Processes:
     spawner: Spawner
     log_dir: Path
     keep_running: bool = False
+    command_timeout_s: float = 900  # a command run to completion (generate, train, report)
+    clock: Callable[[], float] = time.monotonic
     timings: dict[str, float] = field(default_factory=dict)
+    # name -> (start, end) on `clock`: when each process ran (end: when the demo saw it end).
+    spans: dict[str, tuple[float, float | None]] = field(default_factory=dict)
     _procs: dict[str, tuple[Process, list[str]]] = field(default_factory=dict)
 
     def log(self, name: str) -> Path:
@@ -82,10 +86,21 @@ class Processes:
     def spawn(self, name: str, *args: str) -> None:
         """Start `musicbox ARGS` beside the demo, output to <log_dir>/<name>.log."""
         self._procs[name] = (self.spawner(args, self.log(name)), list(args))
+        self.spans[name] = (self.clock(), None)
 
-    def run(self, name: str, *args: str, timeout_s: float = 900) -> None:
+    def running(self) -> dict[str, int]:
+        """name -> pid of every process of the demo's that has not ended (safe from another thread)."""
+        return {name: proc.pid for name, (proc, _) in dict(self._procs).items() if proc.poll() is None}
+
+    def _ended(self, name: str) -> None:
+        start, end = self.spans[name]
+        if end is None:
+            self.spans[name] = (start, self.clock())
+
+    def run(self, name: str, *args: str, timeout_s: float | None = None) -> None:
         """Run `musicbox ARGS` to completion; a failure or a timeout raises, naming the log."""
-        started = time.monotonic()
+        timeout_s = self.command_timeout_s if timeout_s is None else timeout_s
+        started = self.clock()
         self.spawn(name, *args)
         proc = self._procs[name][0]
         try:
@@ -96,7 +111,7 @@ class Processes:
             ) from exc
         finally:
             self.stop(name)  # only if it still runs: a timeout, or an interrupt of the demo
-        self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
+        self.timings[name] = self.timings.get(name, 0.0) + self.clock() - started
         if returncode != 0:
             tail = self.log(name).read_text(errors="replace")[-1500:]
             raise DemoError(
@@ -105,10 +120,15 @@ class Processes:
 
     def returncode(self, name: str) -> int | None:
         """None while `name` runs; its exit code once it has ended."""
-        return self._procs[name][0].poll()
+        code = self._procs[name][0].poll()
+        if code is not None:
+            self._ended(name)
+        return code
 
     def wait(self, name: str) -> int:
-        return self._procs[name][0].wait()
+        code = self._procs[name][0].wait()
+        self._ended(name)
+        return code
 
     def check_alive(self, *names: str) -> None:
         """Raise when one of `names` has exited: the demo cannot go on without it."""
@@ -119,9 +139,12 @@ class Processes:
     def stop(self, name: str, timeout_s: float = 120) -> None:
         """SIGTERM, then SIGKILL after `timeout_s`; nothing when it has ended already."""
         entry = self._procs.pop(name, None)
-        if entry is None or entry[0].poll() is not None:
+        if entry is None:
             return
+        self._ended(name)
         proc = entry[0]
+        if proc.poll() is not None:
+            return
         proc.terminate()
         try:
             proc.wait(timeout=timeout_s)

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from batch.parity import DayParity
+from demo.memory import peaks
 from demo.processes import Kept
+from demo.reconcile import ParityTotals, parity_totals, reconcile
+from demo.records import FeatureKey, Recommended, ScoreKey
+from demo.stages import Span, StageFacts, stages
+from demo.timeline import Sample
 from models.metadata import ModelMetadata
 from musicbox.replay_summary import ReplaySummary
 from streaming.scoring.quality import live_vs_offline
@@ -33,32 +38,30 @@ class RunFacts:
     days: list[str]  # the data set's days, in order
     replays: dict[str, ReplaySummary]  # by process name, in the order they ran
     parity: list[DayParity]
-    features: Sequence[Record]
-    scores: Sequence[Record]
-    recommendations: Sequence[Record]
+    features: Sequence[FeatureKey]
+    scores: Sequence[ScoreKey]
+    recommendations: Sequence[Recommended]
     quality: Sequence[Record]
-    dead_letters: Sequence[Record]
+    dead_letters: Sequence[str]  # the reason of each
     first_models: dict[str, str | None]  # kind -> version served when the stream started
     served_models: dict[str, str | None]  # kind -> version served at the end
     offline_tests: dict[str, tuple[str, float]]  # churn version -> (test as-of day, ROC AUC)
     report: str | None
     timings_s: dict[str, float] = field(default_factory=dict)
     elapsed_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class ParityTotals:
-    days: int
-    matched: int
-    differing: int
-    missing: int
-    extra: int
-    duplicate: int
-    days_differing: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return self.days > 0 and not self.days_differing
+    profile: str = "demo"
+    lines_by_day: dict[str, int] = field(default_factory=dict)  # the generator's manifest
+    generated: bool = True  # False: the data set came from the cache
+    spans_s: dict[str, Span] = field(default_factory=dict)  # process -> (start, end) since the start
+    train_until: str = ""
+    retrain_until: str = ""
+    train_rows: dict[str, int | None] = field(default_factory=dict)  # "train" / "retrain"
+    stream_rows: int | None = None  # the stream job's own count (its state store)
+    score_markers: Sequence[Record] = ()
+    partitions: int = 0  # of the scores topic
+    samples: Sequence[Sample] = ()
+    timeline_png: str | None = None
+    worker_done_s: float | None = None  # when the demo saw the last day scored and recommended
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,11 @@ class DemoSummary:
     timings_s: dict[str, float]
     elapsed_s: float
     left_running: LeftRunning
+    profile: str
+    stages: list[dict[str, Any]]  # Stage.to_dict(), in the order they ran
+    reconciliation: list[dict[str, Any]]  # Check.to_dict(): name, ok, detail
+    memory: dict[str, Any]  # MemoryPeaks.to_dict()
+    timeline: str | None  # the PNG
     problems: list[str]
 
     @property
@@ -119,18 +127,6 @@ class DemoSummary:
         path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
-def parity_totals(results: Sequence[DayParity]) -> ParityTotals:
-    return ParityTotals(
-        days=len(results),
-        matched=sum(r.matched for r in results),
-        differing=sum(r.differing for r in results),
-        missing=sum(r.missing for r in results),
-        extra=sum(r.extra for r in results),
-        duplicate=sum(r.duplicate for r in results),
-        days_differing=[r.as_of.isoformat() for r in results if not r.ok],
-    )
-
-
 def offline_tests(metadata: Iterable[ModelMetadata]) -> dict[str, tuple[str, float]]:
     """Every churn model's offline test, from its registry metadata: version -> (day, ROC AUC)."""
     out = {}
@@ -141,28 +137,51 @@ def offline_tests(metadata: Iterable[ModelMetadata]) -> dict[str, tuple[str, flo
     return out
 
 
-def problems(replays: Mapping[str, ReplaySummary], parity: ParityTotals) -> list[str]:
-    """Every invariant the run broke, in words; none for a good run."""
-    found = [
-        f"replay {name}: lines read {r.lines:,} != events {r.events:,} + dead letters "
-        f"{r.dead_letters:,} + already in Kafka {r.already_in_kafka:,}"
-        for name, r in replays.items()
-        if not r.reconciles
-    ]
-    if parity.days == 0:
-        found.append("parity: the feature log has no closed day to check")
-    elif parity.days_differing:
-        found.append(
-            f"parity: {len(parity.days_differing)} of {parity.days} days differ (differing "
-            f"{parity.differing:,}, missing {parity.missing:,}, extra {parity.extra:,}, "
-            f"duplicate {parity.duplicate:,}; first {parity.days_differing[0]})"
-        )
-    return found
+def training_rows(meta: ModelMetadata) -> int | None:
+    """The training rows of a churn model, from its metadata (the split it was chosen on)."""
+    splits = meta.metrics.get("splits")
+    setup = meta.metrics.get("setup")
+    if not isinstance(splits, dict) or not isinstance(splits.get(setup), dict):
+        return None
+    rows = splits[setup].get("train_rows")
+    return int(rows) if isinstance(rows, int) else None
+
+
+def stage_facts(facts: RunFacts, parity: ParityTotals) -> StageFacts:
+    events: Counter[str] = Counter()
+    for r in facts.replays.values():
+        events.update(r.events_by_type)
+    return StageFacts(
+        lines_by_day=facts.lines_by_day,
+        generated=facts.generated,
+        spans_s=facts.spans_s,
+        train_until=facts.train_until,
+        retrain_until=facts.retrain_until,
+        train_rows=facts.train_rows,
+        replays=facts.replays,
+        events_by_type=dict(events),
+        feature_rows=len({(f.uid, f.as_of) for f in facts.features}),
+        scores=len(facts.scores),
+        recommendations=len(facts.recommendations),
+        parity_rows=parity.matched,
+        samples=facts.samples,
+        worker_done_s=facts.worker_done_s,
+    )
 
 
 def summarize(facts: RunFacts, left_running: LeftRunning) -> DemoSummary:
     parity = parity_totals(facts.parity)
-    versions = Counter(str(s["model_version"]) for s in facts.scores)
+    versions = Counter(s.model_version for s in facts.scores)
+    checks = reconcile(
+        facts.replays,
+        parity,
+        facts.features,
+        facts.stream_rows,
+        facts.scores,
+        facts.score_markers,
+        facts.partitions,
+        facts.recommendations,
+    )
     live = [float(q["roc_auc"]) for q in facts.quality if isinstance(q.get("roc_auc"), int | float)]
     served_churn = facts.served_models.get("churn")
     test = facts.offline_tests.get(served_churn) if served_churn else None
@@ -173,15 +192,15 @@ def summarize(facts: RunFacts, left_running: LeftRunning) -> DemoSummary:
         first_day=facts.days[0] if facts.days else "",
         last_day=facts.days[-1] if facts.days else "",
         replays={name: r.to_dict() for name, r in facts.replays.items()},
-        dead_letters_by_reason=dict(Counter(str(d.get("reason")) for d in facts.dead_letters).most_common()),
+        dead_letters_by_reason=dict(Counter(facts.dead_letters).most_common()),
         feature_rows=len(facts.features),
-        feature_keys=len({(f["uid"], f["as_of"]) for f in facts.features}),
-        feature_days=len({f["as_of"] for f in facts.features}),
+        feature_keys=len({(f.uid, f.as_of) for f in facts.features}),
+        feature_days=len({f.as_of for f in facts.features}),
         parity=parity,
         scores=len(facts.scores),
         scores_by_version=dict(sorted(versions.items())),
         recommendations=len(facts.recommendations),
-        recommendations_by_source=dict(Counter(str(r.get("source")) for r in facts.recommendations)),
+        recommendations_by_source=dict(Counter(r.source for r in facts.recommendations)),
         first_models=dict(facts.first_models),
         served_models=dict(facts.served_models),
         hot_reloaded=served_churn != facts.first_models.get("churn") and len(versions) > 1,
@@ -201,5 +220,10 @@ def summarize(facts: RunFacts, left_running: LeftRunning) -> DemoSummary:
         timings_s=dict(facts.timings_s),
         elapsed_s=facts.elapsed_s,
         left_running=left_running,
-        problems=problems(facts.replays, parity),
+        profile=facts.profile,
+        stages=[stage.to_dict() for stage in stages(stage_facts(facts, parity))],
+        reconciliation=[c.to_dict() for c in checks],
+        memory=peaks((s.t_s, s.rss_bytes) for s in facts.samples).to_dict(),
+        timeline=facts.timeline_png,
+        problems=[f"{c.name}: {c.detail}" for c in checks if not c.ok],
     )

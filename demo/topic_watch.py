@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from demo.errors import DemoError
@@ -61,12 +61,21 @@ def wait_recreated(
         sleep(1)
 
 
+Keep = Callable[[dict[str, Any], int], Any]  # (record, partition) -> what the reader keeps of it
+
+
+def whole(value: dict[str, Any], partition: int) -> dict[str, Any]:
+    return value
+
+
 class TopicTail:
     """A topic's JSON records from its beginning (`read_committed`, as every musicbox consumer);
-    each `read` returns those added since the last. Day-complete markers are not records: they
-    are kept apart, in `markers` (musicbox.markers)."""
+    each `read` returns those added since the last, as `keep` makes them (the whole record by
+    default). Day-complete markers are not records: they are kept apart, in `markers`
+    (musicbox.markers)."""
 
-    def __init__(self, settings: Settings, topic: str) -> None:
+    def __init__(self, settings: Settings, topic: str, keep: Keep = whole) -> None:
+        self.keep = keep
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             enable_auto_commit=False,
@@ -78,15 +87,16 @@ class TopicTail:
         self.consumer.seek_to_beginning(*self.parts)
         self.markers: list[dict[str, Any]] = []
 
-    def read(self) -> list[dict[str, Any]]:
+    def read(self) -> list[Any]:
         end = self.consumer.end_offsets(self.parts)
-        values: list[dict[str, Any]] = []
+        values: list[Any] = []
+        keep = self.keep
         while any(self.consumer.position(tp) < end[tp] for tp in self.parts):
-            for records in self.consumer.poll(timeout_ms=1000, max_records=50_000).values():
+            for tp, records in self.consumer.poll(timeout_ms=1000, max_records=50_000).items():
                 for r in records:
                     marker = as_marker(r.value)
                     if marker is None:
-                        values.append(json.loads(r.value))
+                        values.append(keep(orjson.loads(r.value), tp.partition))
                     else:
                         self.markers.append(marker)
         return values
@@ -102,14 +112,16 @@ class TopicTail:
         self.consumer.close()
 
 
-def consume(settings: Settings, topic: str) -> list[dict[str, Any]]:
+def consume(settings: Settings, topic: str, keep: Keep = whole) -> list[Any]:
     """Every record of `topic` so far (markers aside): a tail read once."""
-    return consume_with_markers(settings, topic)[0]
+    return consume_with_markers(settings, topic, keep)[0]
 
 
-def consume_with_markers(settings: Settings, topic: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def consume_with_markers(
+    settings: Settings, topic: str, keep: Keep = whole
+) -> tuple[list[Any], list[dict[str, Any]]]:
     """Every record of `topic` so far, and its day-complete markers."""
-    tail = TopicTail(settings, topic)
+    tail = TopicTail(settings, topic, keep)
     try:
         return tail.read(), tail.markers
     finally:

@@ -16,8 +16,9 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from musicbox.features import NEVER_D, WINDOWS_D
+from musicbox.profiles import STUDY_DAYS, STUDY_SAMPLE_USERS
 from producers.generator.population import LatentParams, Population, draw_users
-from producers.generator.profiles import FEATURE_WINDOW_D, LABEL_WINDOW_D, STUDY_DAYS, STUDY_SAMPLE_USERS
+from producers.generator.profiles import FEATURE_WINDOW_D, LABEL_WINDOW_D
 
 TARGETS = {"day1": 745e3, "may": 175e3, "total": 11.52e6, "q25": 9, "q50": 40, "q75": 174, "q99": 2_000}
 CHURN_TARGET, AUC_TARGET, POPULATION_TARGET = 0.627, 0.87, 63_077 / STUDY_SAMPLE_USERS

@@ -12,11 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from musicbox.cli_args import iso_day
+from musicbox.profiles import DEFAULT_PROFILE, PROFILES, STUDY_START
 from musicbox.settings import Settings
 from producers.generator.dirt import ALL_CLASSES, parse_classes
 from producers.generator.errors import GeneratorError
 from producers.generator.generate import DayDone, GeneratorConfig, generate
-from producers.generator.profiles import DEFAULT_PROFILE, PROFILES, STUDY_START, Targets
+from producers.generator.profiles import Targets
 from producers.generator.stats import GenerationStats
 from producers.generator.writer import COMPRESSIONS
 

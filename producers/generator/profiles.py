@@ -1,13 +1,12 @@
-"""Named sizes of a generated data set and the study's figures the generator is calibrated to."""
+"""The study's figures the generator is calibrated to (the named sizes are in `musicbox.profiles`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-STUDY_START = date(2017, 3, 30)
-STUDY_DAYS = 44
-STUDY_SAMPLE_USERS = 64_746  # the study's 11 % user sample (SEED_FACTS 2), bots removed
+from musicbox.profiles import STUDY_SAMPLE_USERS
+
 FEATURE_WINDOW_D = 30  # the study's snapshot: 30 days of features ...
 LABEL_WINDOW_D = 14  # ... then 14 days in which no event means churn
 
@@ -21,22 +20,6 @@ REAL_MISSING_SHARD_DAYS: tuple[date, ...] = (
 # The real dumps miss 4 play files but only 1 down and 1 search file: those go on the first day.
 REAL_NEAR_COPY: tuple[date, date] = (date(2017, 5, 9), date(2017, 5, 8))  # (copy, original)
 NEAR_COPY_TYPES: tuple[str, ...] = ("down", "search")
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    users: int
-    days: int
-    start: date
-
-
-PROFILES: dict[str, Profile] = {
-    "demo": Profile("demo", 3_000, STUDY_DAYS, STUDY_START),
-    "study-sample": Profile("study-sample", STUDY_SAMPLE_USERS, STUDY_DAYS, STUDY_START),
-    "full": Profile("full", 600_000, STUDY_DAYS, STUDY_START),
-}
-DEFAULT_PROFILE = "demo"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
+from pathlib import Path
 
 from demo.summary import offline_tests
 from demo.topic_watch import consume, consume_with_markers
@@ -123,6 +124,27 @@ def test_demo_end_to_end(stack: Settings) -> None:
     same_day = live_vs_offline(consume(stack, topics.model_quality), tests)
     assert same_day, "no live quality report of a model on its offline test day"
     assert all(abs(pair.live - pair.offline) < 0.005 for pair in same_day), same_day
+
+    # The summary's stage table, reconciliation, memory and timeline (what `--profile study-sample`
+    # reports at scale): every stage that ran has a positive rate, every count reconciles.
+    stages = {st["name"]: st for st in summary["stages"]}
+    assert {"train (first models)", "replay (replay)", "replay (replay-rest)", "stream", "worker (scores)",
+            "worker (recommendations)", "retrain", "parity", "report"} <= set(stages)  # fmt: skip
+    ran = [st for st in stages.values() if st["name"] != "generate" or st["seconds"] is not None]
+    assert all(st["rate"] is not None and st["rate"] > 0 for st in ran), ran
+    assert stages["stream"]["rows"] == parity["matched"] and stages["worker (scores)"]["rows"] == len(scores)
+    assert sum(stages[f"replay ({r})"]["lines"] for r in summary["replays"]) == sum(
+        r["lines"] for r in summary["replays"].values()
+    )
+    checks = summary["reconciliation"]
+    assert len(checks) == 6 and all(c["ok"] for c in checks), checks
+    memory = summary["memory"]
+    assert memory["peak_total_bytes"] > 0 and memory["samples"] > 10
+    assert {"demo", "stream", "worker", "replay"} <= set(memory["by_process"])
+    # The stream's JVM is a child of its Python: counted with it, so it holds far more than a Python
+    assert memory["by_process"]["stream"] > 300 * 2**20
+    timeline = Path(summary["timeline"])
+    assert timeline.parent == root and timeline.read_bytes()[:4] == b"\x89PNG"
 
     # Prometheus (the real server) scraped all three processes of this run while they ran.
     for job in ("musicbox-replay", "musicbox-stream", "musicbox-worker"):

@@ -172,3 +172,20 @@ def test_nothing_recorded_nothing_stopped(tmp_path: Path) -> None:
     record_kept(record, [])
     assert not record.exists()
     assert stop_left_running(record, lambda pid: ["anything"], lambda pid, sig: None) == []
+
+
+def test_each_process_s_span_runs_from_its_start_to_when_the_demo_saw_it_end(tmp_path: Path) -> None:
+    ticks = iter(float(t) for t in range(100))
+    spawner = FakeSpawner(exits={"generate": 0})
+    procs = Processes(spawner, tmp_path, clock=lambda: next(ticks))
+    procs.run("generate", "generate")  # spawned at 0, stopped (seen ended) at 2: 1 is the timing's start
+    procs.spawn("replay", "replay")  # 4
+    procs.spawn("worker", "worker")  # 5
+    assert procs.returncode("replay") is None and procs.spans["replay"] == (4.0, None)
+    assert procs.running() == {"replay": 101, "worker": 102}
+    spawner.started["replay"].exit_code = 0
+    assert procs.returncode("replay") == 0  # seen ended at 6
+    assert procs.returncode("replay") == 0  # seen again: the end stays
+    procs.done_with("worker")  # stopped at 7
+    assert procs.spans == {"generate": (1.0, 2.0), "replay": (4.0, 6.0), "worker": (5.0, 7.0)}
+    assert procs.running() == {}

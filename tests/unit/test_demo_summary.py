@@ -12,6 +12,7 @@ from rich.console import Console
 
 from batch.parity import DayParity
 from demo.processes import Kept
+from demo.records import FeatureKey, Recommended, ScoreKey
 from demo.summary import LeftRunning, RunFacts, offline_tests, summarize
 from demo.summary_view import show
 from models.metadata import ModelMetadata
@@ -23,31 +24,45 @@ D1, D2 = date(2017, 4, 1), date(2017, 4, 2)
 
 
 def _facts(**change: Any) -> RunFacts:
+    """A good run of two days, two partitions: uid 1 lives on partition 0, uid 2 on 1, uid 3 (a bot) on 0."""
     features = [
-        {"uid": 1, "as_of": "2017-04-01"},
-        {"uid": 2, "as_of": "2017-04-01"},
-        {"uid": 1, "as_of": "2017-04-02"},
-        {"uid": 1, "as_of": "2017-04-02"},  # republished after a restart: the same row
+        FeatureKey(1, "2017-04-01", is_bot=False, active=True),
+        FeatureKey(2, "2017-04-01", is_bot=False, active=True),
+        FeatureKey(3, "2017-04-01", is_bot=True, active=True),
+        FeatureKey(1, "2017-04-02", is_bot=False, active=True),
+        FeatureKey(1, "2017-04-02", is_bot=False, active=True),  # republished after a restart: the same row
     ]
     facts: dict[str, Any] = {
         "logs": Path("/var/demo/logs"),
-        "users": 2,
+        "users": 3,
         "days": ["2017-04-01", "2017-04-02"],
         "replays": {"replay": GOOD_REPLAY, "replay-rest": GOOD_REPLAY},
-        "parity": [DayParity(D1, matched=2), DayParity(D2, matched=1)],
+        "parity": [DayParity(D1, matched=3), DayParity(D2, matched=1)],
         "features": features,
+        "stream_rows": 4,
         "scores": [
-            {"uid": 1, "as_of": "2017-04-01", "model_version": "v1"},
-            {"uid": 2, "as_of": "2017-04-01", "model_version": "v1"},
-            {"uid": 1, "as_of": "2017-04-02", "model_version": "v2"},
+            ScoreKey(1, "2017-04-01", "v1", 0),
+            ScoreKey(2, "2017-04-01", "v1", 1),
+            ScoreKey(1, "2017-04-02", "v2", 0),
         ],
-        "recommendations": [{"source": "als"}, {"source": "als"}, {"source": "popularity-fallback"}],
+        "score_markers": [
+            {"as_of": "2017-04-01", "partition": 0, "scored": 1},
+            {"as_of": "2017-04-01", "partition": 1, "scored": 1},
+            {"as_of": "2017-04-02", "partition": 0, "scored": 1},
+            {"as_of": "2017-04-02", "partition": 1, "scored": 0},
+        ],
+        "partitions": 2,
+        "recommendations": [
+            Recommended(1, "2017-04-02", "als"),
+            Recommended(2, "2017-04-01", "als"),
+            Recommended(3, "2017-04-01", "popularity-fallback"),
+        ],
         "quality": [
             {"model_version": "v1", "as_of": "2017-04-01", "roc_auc": 0.80},
             {"model_version": "v1", "as_of": "2017-04-02", "roc_auc": 0.70},
             {"model_version": "v1", "as_of": "2017-04-03", "roc_auc": None},  # one class only
         ],
-        "dead_letters": [{"reason": "bad_uid"}] * 5 + [{"reason": "late"}],
+        "dead_letters": ["bad_uid"] * 5 + ["late"],
         "first_models": {"churn": "v1", "als": "a1"},
         "served_models": {"churn": "v2", "als": "a2"},
         "offline_tests": {"v1": ("2017-04-01", 0.81), "v2": ("2017-04-02", 0.86)},
@@ -59,11 +74,12 @@ def _facts(**change: Any) -> RunFacts:
 def test_a_good_run_counts_what_it_produced_and_has_no_problem() -> None:
     s = summarize(_facts(), LeftRunning())
     assert s.ok and s.problems == []
-    assert (s.feature_rows, s.feature_keys, s.feature_days) == (4, 3, 2)
+    assert (s.feature_rows, s.feature_keys, s.feature_days) == (5, 4, 2)
     assert (s.scores, s.scores_by_version) == (3, {"v1": 2, "v2": 1})
     assert s.recommendations_by_source == {"als": 2, "popularity-fallback": 1}
     assert s.dead_letters_by_reason == {"bad_uid": 5, "late": 1}
-    assert (s.parity.days, s.parity.matched, s.parity.ok) == (2, 3, True)
+    assert (s.parity.days, s.parity.matched, s.parity.ok) == (2, 4, True)
+    assert [c["ok"] for c in s.reconciliation] == [True] * 6
     assert s.hot_reloaded  # v1 -> v2 served, and scores carry both
     assert s.live_roc_auc == pytest.approx({"mean": 0.75, "min": 0.70, "max": 0.80, "pairs": 2})
     assert s.same_day == [
@@ -84,24 +100,30 @@ def test_a_good_run_counts_what_it_produced_and_has_no_problem() -> None:
         # a replay whose lines do not add up: one line went nowhere
         (
             {"replays": {"replay": GOOD_REPLAY, "replay-rest": ReplaySummary(10, {"play": 9}, {})}},
-            "replay replay-rest: lines read 10 != events 9 + dead letters 0",
+            "replay replay-rest: lines 10 != events 9 + dead letters 0",
         ),
         # one row missing on one day
-        ({"parity": [DayParity(D1, matched=2), DayParity(D2, missing=1)]}, "parity: 1 of 2 days differ"),
-        # a feature value that differs, and a row streamed twice into the log
-        ({"parity": [DayParity(D1, differing=1, duplicate=1)]}, "parity: 1 of 1 days differ (differing 1"),
+        (
+            {"parity": [DayParity(D1, matched=3), DayParity(D2, missing=1)]},
+            "feature rows = parity: feature rows 4, stream's count 4, parity's rows 3 over 2 days: 1 days",
+        ),
         # nothing checked is no proof of parity
-        ({"parity": []}, "parity: the feature log has no closed day"),
+        ({"parity": []}, "feature rows = parity: feature rows 4, stream's count 4, parity's rows 0 over 0"),
+        # a non-bot row the worker never scored
+        (
+            {"scores": [ScoreKey(1, "2017-04-01", "v1", 0), ScoreKey(2, "2017-04-01", "v1", 1)]},
+            "every non-bot row scored once: 3 non-bot feature rows, 2 scored",
+        ),
     ],
 )
 def test_a_broken_invariant_is_a_problem(change: dict[str, Any], problem: str) -> None:
     s = summarize(_facts(**change), LeftRunning())
     assert not s.ok
-    assert len(s.problems) == 1 and s.problems[0].startswith(problem)
+    assert s.problems and s.problems[0].startswith(problem), s.problems
 
 
 def test_no_hot_reload_when_one_model_served_everything() -> None:
-    one = [{"uid": 1, "as_of": "2017-04-01", "model_version": "v1"}]
+    one = [ScoreKey(1, "2017-04-01", "v1", 0)]
     s = summarize(_facts(scores=one, served_models={"churn": "v1", "als": "a1"}), LeftRunning())
     assert not s.hot_reloaded
 
@@ -112,7 +134,7 @@ def test_the_json_file_holds_the_numbers_a_test_reads(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "summary.json").read_text())
     assert data["ok"] is True
     assert data["replays"]["replay"]["reconciles"] is True and data["replays"]["replay"]["lines"] == 100
-    assert data["parity"]["matched"] == 3 and data["parity"]["days_differing"] == []
+    assert data["parity"]["matched"] == 4 and data["parity"]["days_differing"] == []
     assert data["left_running"]["processes"] == [{"name": "worker", "pid": 4242, "args": ["worker"]}]
 
 
