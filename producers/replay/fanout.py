@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
+import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,8 +37,11 @@ def owner(partition: int, senders: int) -> int:
 def _sender_main(
     conn: Connection, bootstrap: str, ledger_topic: str, tid: str, topics: list[str], producer: dict[str, Any]
 ) -> None:
-    """A sender process: a transactional sink fed over `conn` until told to close."""
+    """A sender process: a transactional sink fed over `conn` until told to close, or until the
+    replay process is gone (a kill -9 of it must not leave senders behind)."""
     from producers.replay.kafka_sink import KafkaSink
+
+    _exit_when_orphaned(os.getppid())
 
     try:
         sink = KafkaSink(bootstrap, ledger_topic, tid, **producer)
@@ -68,6 +74,18 @@ def _sender_main(
                 return
     finally:
         sink.close()
+
+
+def _exit_when_orphaned(parent: int, every_s: float = 1.0) -> None:
+    """A thread that ends this process once its parent is gone (it is re-parented then)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            if os.getppid() != parent:
+                os._exit(1)  # the replay is gone; its open transaction is left to fencing
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 class FanOutSink:

@@ -44,6 +44,9 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "transaction_timeout_ms": 60_000,
 }
 LEDGER_PARTITION = 0
+# kafka-python's commit_transaction has no timeout: with its brokers gone it waits forever.
+# Beyond the transaction (60 s) and delivery (120 s) timeouts, a commit has failed.
+COMMIT_TIMEOUT_S = 180.0
 MAX_SENDERS = 4  # sender processes of one replay; the ids of all of them are fenced at start
 KAFKA_PYTHON, CONFLUENT_KAFKA = "kafka-python", "confluent-kafka"
 CLIENTS = (KAFKA_PYTHON, CONFLUENT_KAFKA)
@@ -75,6 +78,27 @@ def _connect(
                 ) from exc
             (on_wait or log.warning)(f"waiting for Kafka at {bootstrap} (is it up? `musicbox up`)")
             time.sleep(2.0)
+
+
+def _within(timeout_s: float, call: Callable[[], None]) -> None:
+    """`call()` on a thread of its own; TimeoutError when it has not returned in `timeout_s` (the
+    thread is left blocked: the caller gives the producer up)."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="replay-commit", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if not outcome:
+        raise TimeoutError(f"no answer from Kafka in {timeout_s:.0f} s")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 class KafkaSink:
@@ -116,9 +140,9 @@ class KafkaSink:
         try:
             for key, value in ledger:
                 producer.send(self._ledger_topic, value=value, key=key, partition=LEDGER_PARTITION)
-            producer.commit_transaction()
+            _within(COMMIT_TIMEOUT_S, producer.commit_transaction)
             producer.begin_transaction()
-        except KafkaError as exc:
+        except (KafkaError, TimeoutError) as exc:
             raise NotAcknowledgedError(
                 f"Kafka did not take a transaction ({exc!r}): none of it is visible to consumers, "
                 "and the ledger says where a new `musicbox replay` on the same logs goes on"

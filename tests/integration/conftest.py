@@ -15,6 +15,7 @@ import pytest
 from infra.local import kafka_broker, prometheus_server
 from musicbox.logging_setup import quiet_known_warnings
 from musicbox.settings import Settings
+from tests.fixtures.own_stack import alive
 from tests.fixtures.waiting import wait_until
 
 
@@ -189,6 +190,9 @@ def replay_killed_at_random(
     delay_s = random.uniform(0.0, max_delay_s)
     time.sleep(delay_s)  # the random point of the kill, not a wait for anything
     assert proc.poll() is None, "the replay finished before it could be killed: slow it down"
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # Its sender processes (--senders > 1) notice and end too: nothing of it is left running.
+    wait_until(lambda: not [c for c in children if alive(int(c))], 15, "the replay's senders to end", 0.2)
     return delay_s
