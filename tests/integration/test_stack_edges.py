@@ -39,7 +39,7 @@ def _alive(pid: int) -> bool:
 @dataclass
 class OwnStack:
     var_dir: Path
-    ports: dict[str, int]  # kafka, controller, prometheus
+    ports: dict[str, int]  # kafka, controller, metrics (the broker's JMX exporter), prometheus
     env: dict[str, str]
 
     def musicbox(self, *args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -66,7 +66,7 @@ def own_stack(tmp_path: Path) -> Iterator[OwnStack]:
     var_dir = tmp_path / "var"
     var_dir.mkdir()
     (var_dir / "jars").symlink_to(Settings().jars_dir.resolve())
-    kafka, controller, prometheus = free_ports(3)
+    kafka, controller, metrics, prometheus = free_ports(4)
     env = {
         **os.environ,
         "COLUMNS": "200",
@@ -74,10 +74,12 @@ def own_stack(tmp_path: Path) -> Iterator[OwnStack]:
         "MUSICBOX_VAR_DIR": str(var_dir),
         "MUSICBOX_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka}",
         "MUSICBOX_KAFKA_CONTROLLER_PORT": str(controller),
+        "MUSICBOX_KAFKA_METRICS_PORT": str(metrics),
         "MUSICBOX_PROMETHEUS_PORT": str(prometheus),
         "MUSICBOX_KAFKA_HEAP": "256m",
     }
-    stack = OwnStack(var_dir, {"kafka": kafka, "controller": controller, "prometheus": prometheus}, env)
+    ports = {"kafka": kafka, "controller": controller, "metrics": metrics, "prometheus": prometheus}
+    stack = OwnStack(var_dir, ports, env)
     try:
         yield stack
     finally:
@@ -120,6 +122,7 @@ def test_up_twice_then_down_leaves_nothing_behind(own_stack: OwnStack) -> None:
     [
         ("kafka", "MUSICBOX_KAFKA_BOOTSTRAP"),
         ("controller", "MUSICBOX_KAFKA_CONTROLLER_PORT"),
+        ("metrics", "MUSICBOX_KAFKA_METRICS_PORT"),
         # Prometheus starts after Kafka: refused before Kafka starts, not after.
         ("prometheus", "MUSICBOX_PROMETHEUS_PORT"),
     ],
