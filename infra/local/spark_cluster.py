@@ -3,7 +3,7 @@
 pip's pyspark ships no `sbin/start-master.sh`; `bin/spark-class` runs the master and worker main
 classes. SPARK_HOME is the pyspark package; logs, PID files and work dirs go under var/ (else
 they land inside site-packages). Each daemon's web UI also serves Spark's own metrics in
-Prometheus' format (its PrometheusServlet, configured in the metrics.properties written here).
+Prometheus' format (its PrometheusServlet, configured in infra/spark/metrics.properties).
 """
 
 from __future__ import annotations
@@ -17,22 +17,14 @@ from typing import Any
 
 from infra.local.errors import StackError
 from infra.local.processes import ManagedProcess, require_free, wait_until
-from musicbox.settings import Settings
+from musicbox.settings import REPO_ROOT, Settings
 
 HOST = "127.0.0.1"
+CONF_DIR = REPO_ROOT / "infra" / "spark"  # metrics.properties: Spark's PrometheusServlet
 DAEMON_MEMORY = "256m"  # the master and worker daemons themselves; executors get their own JVMs
 MASTER_METRICS_PATH = "/metrics/master/prometheus/"  # without the slash: a redirect
 APPLICATIONS_METRICS_PATH = "/metrics/applications/prometheus/"
 WORKER_METRICS_PATH = "/metrics/prometheus/"
-# Spark's PrometheusServlet on every daemon's web UI (master: two paths, master and applications).
-METRICS_PROPERTIES = f"""\
-*.sink.prometheusServlet.class=org.apache.spark.metrics.sink.PrometheusServlet
-*.sink.prometheusServlet.path={WORKER_METRICS_PATH.rstrip("/")}
-master.sink.prometheusServlet.path={MASTER_METRICS_PATH.rstrip("/")}
-applications.sink.prometheusServlet.path={APPLICATIONS_METRICS_PATH.rstrip("/")}
-master.source.jvm.class=org.apache.spark.metrics.source.JvmSource
-worker.source.jvm.class=org.apache.spark.metrics.source.JvmSource
-"""
 # The series of Spark's PrometheusServlet that the dashboard reads (Spark names them, not us;
 # the cluster tests check that the daemons serve every one).
 DASHBOARD_METRICS = (
@@ -79,19 +71,11 @@ def spark_home() -> Path:
     return Path(spec.origin).parent
 
 
-def _conf_dir(settings: Settings) -> Path:
-    conf = settings.var_dir / "spark" / "conf"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "metrics.properties").write_text(METRICS_PROPERTIES)
-    (conf / "spark-defaults.conf").write_text(f"spark.metrics.conf {conf / 'metrics.properties'}\n")
-    return conf
-
-
-def _env(settings: Settings, conf: Path) -> dict[str, str]:
+def _env(settings: Settings) -> dict[str, str]:
     logs = settings.run_dir / "spark-logs"
     return {
         "SPARK_HOME": str(spark_home()),
-        "SPARK_CONF_DIR": str(conf),
+        "SPARK_CONF_DIR": str(CONF_DIR),
         "SPARK_LOG_DIR": str(logs),
         "SPARK_PID_DIR": str(settings.run_dir),
         "SPARK_LOCAL_IP": HOST,
@@ -101,9 +85,8 @@ def _env(settings: Settings, conf: Path) -> dict[str, str]:
     }
 
 
-def _argv(daemon: Daemon, settings: Settings, conf: Path) -> list[str]:
+def _argv(daemon: Daemon, settings: Settings) -> list[str]:
     spark_class = str(spark_home() / "bin" / "spark-class")
-    properties = ["--properties-file", str(conf / "spark-defaults.conf")]
     if daemon.name == "spark-master":
         return [
             spark_class,
@@ -114,7 +97,6 @@ def _argv(daemon: Daemon, settings: Settings, conf: Path) -> list[str]:
             str(daemon.port),
             "--webui-port",
             str(daemon.ui_port),
-            *properties,
         ]
     work = settings.var_dir / "spark" / "work" / daemon.name
     return [
@@ -131,7 +113,6 @@ def _argv(daemon: Daemon, settings: Settings, conf: Path) -> list[str]:
         settings.spark_worker_memory,
         "--work-dir",
         str(work),
-        *properties,
     ]
 
 
@@ -153,13 +134,12 @@ def start(settings: Settings, timeout_s: float = 90.0) -> str:
     if not settings.spark_workers:
         return "not asked for (--spark-workers 0)"
     check_ports(settings)
-    conf = _conf_dir(settings)
-    env = _env(settings, conf)
+    env = _env(settings)
     started = []
     for daemon in [master(settings), *workers(settings)]:
         proc = process(settings, daemon)
         if proc.pid() is None:
-            started.append(proc.start(_argv(daemon, settings, conf), env=env))
+            started.append(proc.start(_argv(daemon, settings), env=env))
         if daemon.name == "spark-master":
             wait_until(lambda: master_state(settings) is not None, timeout_s, "the Spark master")
     n = settings.spark_workers
@@ -178,8 +158,7 @@ def start(settings: Settings, timeout_s: float = 90.0) -> str:
 
 def start_worker(settings: Settings, daemon: Daemon) -> int:
     """Start one worker (also: restart one that was killed); returns its pid."""
-    conf = _conf_dir(settings)
-    return process(settings, daemon).start(_argv(daemon, settings, conf), env=_env(settings, conf))
+    return process(settings, daemon).start(_argv(daemon, settings), env=_env(settings))
 
 
 def master_state(settings: Settings) -> dict[str, Any] | None:
