@@ -211,8 +211,12 @@ def _kafka_rows(table: Table, settings: Settings) -> bool:
     node_rows = []
     for node in cluster:
         pid = kafka_broker.broker_process(settings, node).pid()
-        if health is None or node.node_id not in health.brokers:
-            what = "down" if pid is None else "running, not in the cluster (starting?)"
+        if pid is None:  # ours and dead: the metadata may list it until the controller fences it
+            what = "down" + (
+                " (not fenced yet)" if health is not None and node.node_id in health.brokers else ""
+            )
+        elif health is None or node.node_id not in health.brokers:
+            what = "running, not in the cluster (starting?)"
         else:
             what = "broker" + (", active controller" if node.node_id == health.controller else "")
         node_rows.append((node.name, str(pid or "-"), node.address, what))

@@ -272,7 +272,7 @@ def registered_brokers(settings: Settings) -> list[int]:
     except Exception:
         return []
     try:
-        return sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"])
+        return sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced"))
     except Exception:
         return []
     finally:
@@ -314,7 +314,9 @@ def cluster_health(settings: Settings) -> ClusterHealth:
     """The cluster as its metadata describes it (any broker answers); raises when none does."""
     admin = _admin(settings)
     try:
-        brokers = sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"])
+        brokers = sorted(
+            b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")
+        )
         quorum = admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
         described = admin.describe_topics(admin.list_topics())
     finally:
