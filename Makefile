@@ -39,7 +39,7 @@ test-component: setup ## component tests only (local Spark, Faust test context)
 test-integration: setup ## integration tests only (brings the stack up; leaves it running)
 	@$(MUSICBOX) up && $(PYTEST) -m integration -q
 
-test-clusters: setup ## the cluster faults: 3 Kafka nodes and a Spark cluster of their own (~8 min)
+test-clusters: setup ## the cluster faults: 3 Kafka nodes and a Spark cluster of their own (~12 min)
 	@$(PYTEST) -m clusters -q
 
 lint: setup ## ruff and mypy

@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--spark-out",
         type=Path,
-        help="where Spark's top-k lists go (default: MUSICBOX_VAR_DIR/batch/spark-als/<as-of>)",
+        help="where Spark's top-k lists go (default: MUSICBOX_SHARED_DIR/batch/spark-als/<as-of>)",
     )
     add_promotion(parser)
 
