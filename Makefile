@@ -7,7 +7,7 @@ VENV := .venv/bin
 MUSICBOX := $(VENV)/musicbox
 PYTEST := $(VENV)/pytest
 
-.PHONY: help setup up down status demo test test-unit test-component test-integration lint bench clean-state
+.PHONY: help setup up down status demo test test-unit test-component test-integration test-clusters lint bench clean-state
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ status: ## show what runs, where, and how healthy
 demo: setup ## the main job: `musicbox demo` on a generated data set, end to end
 	@$(MUSICBOX) demo
 
-test: setup ## every test tier: unit, component, integration (starts and stops the stack)
+test: setup ## every test tier: unit, component, integration, clusters (starts and stops the stack)
 	@./infra/run_tests.sh
 
 test-unit: setup ## unit tests only (no JVM, no network)
@@ -39,11 +39,14 @@ test-component: setup ## component tests only (local Spark, Faust test context)
 test-integration: setup ## integration tests only (brings the stack up; leaves it running)
 	@$(MUSICBOX) up && $(PYTEST) -m integration -q
 
+test-clusters: setup ## the cluster faults: 3 Kafka nodes and a Spark cluster of their own (~12 min)
+	@$(PYTEST) -m clusters -q
+
 lint: setup ## ruff and mypy
 	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy musicbox producers streaming batch models infra demo tests examples
 
 bench: setup ## benchmarks (figures into BENCHMARKS.md by hand)
-	@for b in replay stream train score; do echo "== bench/$$b.py"; $(VENV)/python -m bench.$$b || exit 1; done
+	@for b in replay stream train score clusters; do echo "== bench/$$b.py"; $(VENV)/python -m bench.$$b || exit 1; done
 
 clean-state: down ## remove all local state under var/ except the jars (Kafka data, models, caches)
 	@find var -mindepth 1 -maxdepth 1 ! -name jars -exec rm -rf {} +

@@ -180,7 +180,7 @@ def events_table(
             f"no log files under {logs_dir}: expected names like 20170330_1_play.log(.gz|.tar.gz)"
         )
     fingerprint = logs_fingerprint(files, logs_dir)
-    cache = settings.var_dir / "cache" / "events"
+    cache = settings.cache_dir / "events"
     final = cache / fingerprint
     if (final / MANIFEST).is_file():
         manifest = json.loads((final / MANIFEST).read_text())

@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--spark-out",
         type=Path,
-        help="where Spark's top-k lists go (default: MUSICBOX_VAR_DIR/batch/spark-als/<as-of>)",
+        help="where Spark's top-k lists go (default: MUSICBOX_SHARED_DIR/batch/spark-als/<as-of>)",
     )
     add_promotion(parser)
 
@@ -131,7 +131,9 @@ def run(
             steps.note(f"{name}: {c['pairs']:,} pairs, {c['users']:,} users, {c['songs']:,} songs")
     spark_out = None
     if not args.no_spark:
-        spark_out = args.spark_out or settings.var_dir / "batch" / "spark-als" / windows.as_of.isoformat()
+        spark_out = (
+            args.spark_out or settings.shared_state_dir / "batch" / "spark-als" / windows.as_of.isoformat()
+        )
     config = AlsConfig(grid=args.grid or None, base=DEFAULT_PARAMS, k=args.k, spark_out=spark_out)
     experiment = run_als_experiment(
         ratings, windows, config, spark=spark() if spark_out else None, steps=steps

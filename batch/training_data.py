@@ -122,9 +122,7 @@ def features_from_logs(
             f"as-of day(s) {', '.join(map(str, outside[:3]))} are outside the logs ({first}..{last}): "
             "choose a test day (--as-of) within them"
         )
-    cache = (
-        settings.var_dir / "cache" / "training" / f"{_cache_key(table, days, settings, sample_pct)}.parquet"
-    )
+    cache = settings.cache_dir / "training" / f"{_cache_key(table, days, settings, sample_pct)}.parquet"
     if cache.is_file():
         return pd.read_parquet(cache), True
     spark_rows = feature_table(

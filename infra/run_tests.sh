@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: lint, then every tier. Starts the local stack for the integration tier and stops
-# what it started afterwards, whatever the outcome. Exit non-zero on any failure.
+# what it started afterwards, whatever the outcome; the clusters tier starts and stops clusters of
+# its own (other ports, its own var dir). Exit non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=1
@@ -22,6 +23,10 @@ else
   run "stack up" "$VENV/musicbox" up
 fi
 run integration "$VENV/pytest" -m integration -q -p no:cacheprovider
+if [ "$started_stack" = 1 ]; then  # free the cores and memory for the clusters
+  "$VENV/musicbox" down && started_stack=0
+fi
+run clusters "$VENV/pytest" -m clusters -q -p no:cacheprovider
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED tiers: ${failed[*]}"

@@ -2,7 +2,7 @@
 # Set up everything musicbox needs on a fresh machine; idempotent and quick when done already.
 #   Debian packages: prometheus, kcat, docker-compose (compose-file validation only), Java 17, Maven
 #   .venv:           pinned Python packages (requirements-dev.txt) + musicbox in editable mode
-#   var/jars/:       Kafka broker and Spark Kafka connector closures, resolved by Maven
+#   var/jars/:       Kafka broker and Spark Kafka connector closures, the JMX exporter agent (Maven)
 # Downloads are cached outside git: pip in ~/.cache/pip, Maven in ~/.m2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,4 +52,5 @@ mkdir -p var/jars
 resolve kafka infra/maven/kafka-broker "kafka_2.13-$kafka_version.jar" "-Dkafka.version=$kafka_version"
 spark_version=$(.venv/bin/python -c "import pyspark; print(pyspark.__version__)")
 resolve spark-kafka infra/maven/spark-kafka "spark-sql-kafka-0-10_2.13-$spark_version.jar" "-Dspark.version=$spark_version"
+resolve jmx-exporter infra/maven/jmx-exporter "jmx_prometheus_javaagent-*.jar"
 step "setup complete (java: $(java -version 2>&1 | head -1), pyspark $spark_version, kafka $kafka_version)"

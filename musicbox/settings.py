@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,12 +20,31 @@ class Settings(BaseSettings):
 
     # Where state lives.
     var_dir: Path = Field(REPO_ROOT / "var", description="all local state: jars, services, models, logs")
+    shared_dir: Path | None = Field(
+        None,
+        description="what Spark's executors read and write (stream checkpoint, bucket store, feature "
+        "log, batch caches): on a Spark cluster a filesystem every node shares; unset: MUSICBOX_VAR_DIR",
+    )
 
     # Kafka.
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
-    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker")
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="Kafka bootstrap servers; `musicbox up` starts node i on the i-th (with more brokers "
+        "than entries, each missing one 2 ports past the last: 9092,9094,9096 for 3)",
+    )
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        description="KRaft nodes (broker+controller each) `musicbox up` starts: 1, or 3 for replication",
+    )
+    kafka_controller_port: int = Field(
+        9093, description="KRaft controller port of local node 1; node i: + 2(i-1) (9093,9095,9097)"
+    )
+    kafka_metrics_port: int = Field(
+        9404, description="JMX exporter (broker metrics for Prometheus) of local node 1; node i: + (i-1)"
+    )
     kafka_version: str = Field("4.1.1", description="Kafka broker version resolved by Maven")
-    kafka_heap: str = Field("1G", description="heap of the local broker (-Xmx)")
+    kafka_heap: str = Field("1G", description="heap of each local Kafka node (-Xmx)")
     topic_prefix: str = Field("musicbox.", description="prefix of every topic name")
     partitions: int = Field(
         6,
@@ -52,7 +72,33 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(9103, description="metrics port of `musicbox worker`")
 
     # Spark.
-    spark_master: str = Field("local[2]", description="Spark master URL (a cluster's works unchanged)")
+    spark_master: str = Field(
+        "local[2]",
+        description="Spark master URL: local[N], or a cluster's "
+        "(`spark://127.0.0.1:7077` for `up --spark-workers N`)",
+    )
+    spark_driver_host: str = Field(
+        "127.0.0.1", description="address the executors reach the driver at (spark.driver.host)"
+    )
+    spark_driver_bind_address: str = Field(
+        "127.0.0.1",
+        description="address the driver listens on (spark.driver.bindAddress; 0.0.0.0 on real hosts)",
+    )
+    spark_workers: int = Field(
+        0, ge=0, description="Spark standalone workers `musicbox up` starts beside a master (0: none)"
+    )
+    spark_master_port: int = Field(7077, description="port of the local Spark standalone master")
+    spark_master_ui_port: int = Field(
+        8080, description="web UI (and Prometheus metrics) port of the local Spark master"
+    )
+    spark_worker_ui_port: int = Field(
+        8081, description="web UI (and Prometheus metrics) port of local Spark worker 1; worker i: + (i-1)"
+    )
+    spark_worker_cores: int = Field(1, ge=1, description="cores each local Spark worker offers")
+    spark_worker_memory: str = Field("1g", description="memory each local Spark worker offers its executors")
+    spark_executor_memory: str = Field(
+        "768m", description="spark.executor.memory on a cluster (at most MUSICBOX_SPARK_WORKER_MEMORY)"
+    )
     spark_shuffle_partitions: int = Field(
         default_factory=lambda: os.cpu_count() or 2,
         description="spark.sql.shuffle.partitions (default: the core count; 200 is far too many here)",
@@ -100,6 +146,17 @@ class Settings(BaseSettings):
         "lists' quality; ranking costs one dot product per song (BENCHMARKS.md)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bootstrap_lists_every_node(cls, data: Any) -> Any:
+        """With more local brokers than bootstrap entries, add the missing nodes' addresses, so
+        every client lists them all (one node down must not keep a new client out)."""
+        if isinstance(data, dict):
+            brokers = int(data.get("kafka_brokers", 1))
+            bootstrap = str(data.get("kafka_bootstrap", cls.model_fields["kafka_bootstrap"].default))
+            data = {**data, "kafka_bootstrap": ",".join(node_addresses(bootstrap, brokers))}
+        return data
+
     @property
     def jars_dir(self) -> Path:
         return self.var_dir / "jars"
@@ -114,14 +171,25 @@ class Settings(BaseSettings):
         return self.var_dir / "kafka"
 
     @property
+    def shared_state_dir(self) -> Path:
+        """Where the state Spark's executors touch lives: absolute, since on a cluster each
+        executor resolves a path in its own working directory."""
+        return (self.shared_dir or self.var_dir).absolute()
+
+    @property
     def stream_dir(self) -> Path:
         """Checkpoint, bucket store and progress of the streaming job."""
-        return self.var_dir / "stream"
+        return self.shared_state_dir / "stream"
 
     @property
     def feature_log_dir(self) -> Path:
         """The Parquet feature log, partitioned by as_of (point-in-time training sets)."""
-        return self.var_dir / "feature-log"
+        return self.shared_state_dir / "feature-log"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Parquet caches the batch jobs' Spark reads (events table, training sets)."""
+        return self.shared_state_dir / "cache"
 
     @property
     def models_dir(self) -> Path:
@@ -131,6 +199,16 @@ class Settings(BaseSettings):
     def kafka_host_port(self) -> tuple[str, int]:
         host, _, port = self.kafka_bootstrap.split(",")[0].rpartition(":")
         return host or "127.0.0.1", int(port)
+
+
+def node_addresses(bootstrap: str, brokers: int) -> list[str]:
+    """The bootstrap's `host:port` entries, extended to `brokers` entries 2 ports apart (a node
+    uses its port and the next for its controller by default)."""
+    entries = [e.strip() for e in bootstrap.split(",") if e.strip()]
+    while len(entries) < brokers:
+        host, _, port = entries[-1].rpartition(":")
+        entries.append(f"{host}:{int(port) + 2}")
+    return entries
 
 
 def settings_table() -> list[tuple[str, str, str]]:

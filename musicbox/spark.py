@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from musicbox.errors import MusicboxError
-from musicbox.settings import Settings
+from musicbox.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -39,12 +39,29 @@ def connector_jars(settings: Settings) -> list[str]:
     return jars
 
 
+def is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def cluster_config(settings: Settings) -> dict[str, str]:
+    """What a session on a cluster needs beyond local mode: executors of a size the workers
+    offer, and our packages on their Python path (`mapInPandas` ships functions by reference to
+    their module). The jars travel through `spark.jars` either way; the driver's own address
+    (reachable from every executor) comes from settings in both modes."""
+    if is_local(settings.spark_master):
+        return {}
+    return {
+        "spark.executor.memory": settings.spark_executor_memory,
+        "spark.executorEnv.PYTHONPATH": str(REPO_ROOT),
+    }
+
+
 def build_spark(settings: Settings, app_name: str, *, with_kafka: bool = False) -> SparkSession:
     """A SparkSession on `settings.spark_master` (local[2] by default) with our settings.
 
     `with_kafka` puts the connector jars on `spark.jars` (offline: no Ivy resolution).
     """
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # keep Spark on loopback
+    os.environ.setdefault("SPARK_LOCAL_IP", settings.spark_driver_bind_address)  # loopback by default
     # Python workers (pandas UDFs) must run the interpreter that has our packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -55,14 +72,16 @@ def build_spark(settings: Settings, app_name: str, *, with_kafka: bool = False) 
         .appName(app_name)
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.driver.memory", settings.spark_driver_memory)
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", settings.spark_driver_host)
+        .config("spark.driver.bindAddress", settings.spark_driver_bind_address)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")  # our commands show their own progress
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
+    for key, value in cluster_config(settings).items():
+        builder = builder.config(key, value)
     if with_kafka:
         builder = builder.config("spark.jars", ",".join(connector_jars(settings)))
     spark = builder.getOrCreate()

@@ -1,4 +1,4 @@
-"""Test tiers come from the folder: tests/unit, tests/component, tests/integration."""
+"""Test tiers come from the folder: tests/unit, tests/component, tests/integration, tests/clusters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-TIERS = ("unit", "component", "integration")
+TIERS = ("unit", "component", "integration", "clusters")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -56,6 +56,13 @@ class ManagedProcess:
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
+    def signal(self, sig: signal.Signals) -> bool:
+        """Send `sig` to the process group, without waiting. True when it was running."""
+        pid = self.pid()
+        if pid is not None:
+            _signal_group(pid, sig)
+        return pid is not None
+
     def stop(self, timeout_s: float = 30.0) -> bool:
         """SIGTERM, then SIGKILL after `timeout_s`. True when something was stopped."""
         pid = self.pid()

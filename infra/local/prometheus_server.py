@@ -5,12 +5,31 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
 
 from infra.local.errors import StackError
 from infra.local.processes import ManagedProcess, require_free, wait_until
 from musicbox.settings import REPO_ROOT, Settings
 
-CONFIG = REPO_ROOT / "infra" / "prometheus" / "prometheus.yml"
+CONFIG_DIR = REPO_ROOT / "infra" / "prometheus"
+CONFIG_FILES = ("prometheus.yml", "alerts.yml")
+
+
+def config_dir(settings: Settings) -> Path:
+    """Where the running Prometheus reads its configuration: a copy of infra/prometheus/ plus
+    `targets/<job>.json`, the Kafka nodes and Spark daemons `up` started (file-based discovery:
+    Prometheus picks up a changed file by itself)."""
+    return settings.var_dir / "prometheus" / "config"
+
+
+def write_targets(settings: Settings, job: str, targets: Sequence[str]) -> None:
+    """The scrape targets (`host:port`) of one file-discovered job (see prometheus.yml)."""
+    folder = config_dir(settings) / "targets"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{job}.json"
+    tmp.write_text(json.dumps([{"targets": list(targets), "labels": {}}]))
+    tmp.replace(folder / f"{job}.json")
 
 
 def prometheus_process(settings: Settings) -> ManagedProcess:
@@ -39,10 +58,14 @@ def start(settings: Settings, timeout_s: float = 60.0) -> str:
         raise StackError("no `prometheus` binary on PATH: run `make setup` (apt-get install prometheus)")
     storage = settings.var_dir / "prometheus"
     storage.mkdir(parents=True, exist_ok=True)
+    conf = config_dir(settings)
+    conf.mkdir(parents=True, exist_ok=True)
+    for name in CONFIG_FILES:
+        shutil.copyfile(CONFIG_DIR / name, conf / name)
     pid = proc.start(
         [
             binary,
-            f"--config.file={CONFIG}",
+            f"--config.file={conf / 'prometheus.yml'}",
             f"--storage.tsdb.path={storage}",
             f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
             "--storage.tsdb.retention.time=7d",

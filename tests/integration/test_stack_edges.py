@@ -65,6 +65,7 @@ def test_up_twice_then_down_leaves_nothing_behind(own_stack: OwnStack) -> None:
     [
         ("kafka", "MUSICBOX_KAFKA_BOOTSTRAP"),
         ("controller", "MUSICBOX_KAFKA_CONTROLLER_PORT"),
+        ("metrics", "MUSICBOX_KAFKA_METRICS_PORT"),
         # Prometheus starts after Kafka: refused before Kafka starts, not after.
         ("prometheus", "MUSICBOX_PROMETHEUS_PORT"),
     ],

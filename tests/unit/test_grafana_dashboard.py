@@ -7,8 +7,10 @@ import re
 import pytest
 
 from tests.fixtures.prometheus import (
+    EXPORTER_RULES,
     RULES,
     defined_metric_names,
+    exporter_metric_names,
     load_dashboard,
     metric_names,
     panel_queries,
@@ -57,3 +59,18 @@ def test_the_dashboard_shows_every_series_the_alerts_watch() -> None:
     watched = set(re.findall(r"\bmusicbox_\w+|\bup\b", RULES.read_text()))
     shown = set().union(*(metric_names(q.expr) for q in panel_queries(load_dashboard())))
     assert watched - shown == set()
+
+
+def test_the_kafka_exporter_rules_name_each_metric_literally() -> None:
+    names = exporter_metric_names()
+    rules = EXPORTER_RULES.read_text().count("- pattern:")
+    assert len(names) == rules  # one literal name per rule, none shared
+    assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", n) for n in names), names
+    # The broker metrics operators need are there.
+    assert {"kafka_server_under_replicated_partitions", "kafka_controller_offline_partitions"} <= names
+    assert "kafka_network_requests_total" in names
+
+
+def test_the_dashboard_shows_the_brokers_health() -> None:
+    shown = set().union(*(metric_names(q.expr) for q in panel_queries(load_dashboard())))
+    assert {"kafka_server_under_replicated_partitions", "kafka_controller_offline_partitions"} <= shown

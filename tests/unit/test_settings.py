@@ -43,3 +43,35 @@ def test_readme_lists_every_setting() -> None:
 def test_settings_table_relative_paths() -> None:
     rows = {name: default for name, default, _ in settings_table()}
     assert rows["MUSICBOX_VAR_DIR"] == str(Path("var"))
+
+
+@pytest.mark.parametrize(
+    ("env", "bootstrap"),
+    [
+        # one broker: the bootstrap as given
+        ({}, "127.0.0.1:9092"),
+        # three local brokers: every node listed, 2 ports apart (each node's controller between)
+        ({"MUSICBOX_KAFKA_BROKERS": "3"}, "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"),
+        ({"MUSICBOX_KAFKA_BROKERS": "3", "MUSICBOX_KAFKA_BOOTSTRAP": "127.0.0.1:19092"},
+         "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"),
+        # a bootstrap that lists the nodes already is kept
+        ({"MUSICBOX_KAFKA_BROKERS": "2", "MUSICBOX_KAFKA_BOOTSTRAP": "h1:9092,h2:9092"}, "h1:9092,h2:9092"),
+    ],
+)  # fmt: skip
+def test_the_bootstrap_lists_every_local_broker(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], bootstrap: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().kafka_bootstrap == bootstrap
+
+
+def test_spark_state_lives_under_the_shared_dir(tmp_path: Path) -> None:
+    default = Settings(var_dir=tmp_path / "var")
+    assert default.stream_dir == tmp_path / "var" / "stream"
+    shared = Settings(var_dir=tmp_path / "var", shared_dir=tmp_path / "nfs")
+    for path in (shared.stream_dir, shared.feature_log_dir, shared.cache_dir):
+        assert path.is_relative_to(tmp_path / "nfs")
+    assert shared.models_dir.is_relative_to(tmp_path / "var")  # the driver's own state stays
+    # Executors resolve relative paths in their own working directories: always absolute.
+    assert Settings(shared_dir=Path("rel")).stream_dir.is_absolute()
